@@ -1,0 +1,315 @@
+"""Settings: ``config.toml`` at the project root, another file by ``SEF_CONFIG``, and
+``SEF_<SECTION>_<KEY>`` environment variables over both.
+
+Every key is declared here with its type and a description; ``config.toml`` documents
+each one. Secrets (``smtp.password``) are never read from a file, only from the
+environment. Any problem stops start-up with a :class:`~sef_workflow.errors.ConfigError`
+whose one line names the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import typing
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
+ENV_PREFIX = "SEF_"
+
+#: Settings that may only come from the environment, as ``(section, key)``.
+SECRETS: frozenset[tuple[str, str]] = frozenset({("smtp", "password")})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class PartnershipSettings(_Section):
+    name: str = Field(
+        "Northshire Safeguarding Children Partnership (demo)",
+        description="The partnership's name, shown in emails and pages.",
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:8000", description="Address of the application, used in links."
+    )
+    business_unit_email: str = Field(
+        "business.unit@northshire-scp.example",
+        description="The business unit's shared mailbox: sender and escalation address.",
+    )
+
+
+class DatabaseSettings(_Section):
+    url: str = Field(
+        "sqlite:///var/sef.db",
+        description="SQLAlchemy URL. A relative SQLite path is under the project root. "
+        "PostgreSQL: postgresql+psycopg://user@host/db (put passwords in SEF_DATABASE_URL).",
+    )
+    echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+    busy_timeout_ms: int = Field(
+        5000, ge=0, description="SQLite: how long a writer waits for another writer."
+    )
+
+
+class CalendarSettings(_Section):
+    country: str = Field("GB", description="Country whose bank holidays count (holidays).")
+    subdiv: str = Field("ENG", description="Nation within the country: ENG, WLS, SCT, NIR.")
+    timezone: str = Field("Europe/London", description="Local time zone for dates and hours.")
+    closure_days: list[date] = Field(
+        default_factory=list,
+        description="The partnership's own closure days, not working days, e.g. a Christmas "
+        "shutdown.",
+    )
+
+
+class WorkflowSettings(_Section):
+    directory: str = Field(
+        "workflows", description="Folder of workflow definition files (*.toml)."
+    )
+
+
+class SmtpSettings(_Section):
+    host: str = Field(
+        "", description="SMTP server. Empty: the embedded mail catcher keeps mail under var/mail."
+    )
+    port: int = Field(25, ge=1, le=65535, description="SMTP port.")
+    tls: Literal["none", "starttls", "implicit"] = Field("none", description="TLS mode.")
+    username: str = Field("", description="Login name; empty for no login.")
+    password: str = Field(
+        "", description="Login password. Secret: only from SEF_SMTP_PASSWORD, never the file."
+    )
+    timeout_seconds: float = Field(30.0, gt=0, description="Network timeout per SMTP command.")
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level."
+    )
+
+
+class Settings(_Section):
+    partnership: PartnershipSettings = PartnershipSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    workflows: WorkflowSettings = WorkflowSettings()
+    workflow_parameters: dict[str, dict[str, str | int | bool]] = Field(
+        default_factory=dict,
+        description="Per-workflow parameters, [workflow_parameters.NAME] KEY = value; "
+        "each workflow file declares which it accepts.",
+    )
+    smtp: SmtpSettings = SmtpSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    """Settings with where they came from."""
+
+    settings: Settings
+    source: Path
+    root: Path
+
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path made absolute under ``root``."""
+        url = self.settings.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith("sqlite:////"):
+            rest = url[len(prefix) :]
+            if rest and rest != ":memory:" and not rest.startswith("file:"):
+                return prefix + str((self.root / rest).resolve())
+        return url
+
+    def workflows_dir(self) -> Path:
+        return (self.root / self.settings.workflows.directory).resolve()
+
+
+def describe_settings() -> list[tuple[str, str, str, str]]:
+    """Every setting as ``(key, type, default, description)``, for docs and tests."""
+    rows: list[tuple[str, str, str, str]] = []
+    for section, sfield in Settings.model_fields.items():
+        ann = sfield.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            for key, field in ann.model_fields.items():
+                default = field.get_default(call_default_factory=True)
+                rows.append(
+                    (f"{section}.{key}", _type_name(field.annotation), repr(default),
+                     field.description or "")
+                )
+        else:
+            rows.append((section, "table", "{}", sfield.description or ""))
+    return rows
+
+
+def _type_name(ann: Any) -> str:
+    origin = typing.get_origin(ann)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(ann))
+    if origin is list:
+        return f"list of {_type_name(typing.get_args(ann)[0])}"
+    if isinstance(ann, type):
+        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
+            ann.__name__, ann.__name__
+        )
+    return str(ann)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, environ: typing.Mapping[str, str] | None = None
+) -> LoadedSettings:
+    """Read settings from ``path`` (or ``SEF_CONFIG``, or ``config.toml``) and the environment."""
+    env = os.environ if environ is None else environ
+    explicit = path if path is not None else env.get("SEF_CONFIG")
+    source = Path(explicit) if explicit else DEFAULT_CONFIG
+    where = str(source)
+    if explicit and not source.is_file():
+        raise ConfigError(f"{where}: config file not found (set SEF_CONFIG to an existing file)")
+    data: dict[str, Any] = {}
+    if source.is_file():
+        try:
+            data = tomllib.loads(source.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{where}: malformed TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{where}: cannot read the file: {exc}") from None
+    for section, key in SECRETS:
+        if key in (data.get(section) or {}):
+            env_name = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+            raise ConfigError(
+                f"{where}: key '{section}.{key}' is a secret and is not allowed in a file; "
+                f"set {env_name} in the environment"
+            )
+    _check_shape(data, where)
+    _apply_environment(data, env, where)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_first_error(exc, where, data)) from None
+    root = source.resolve().parent if source.is_file() else PROJECT_ROOT
+    return LoadedSettings(settings=settings, source=source, root=root)
+
+
+def _section_model(section: str) -> type[BaseModel] | None:
+    field = Settings.model_fields.get(section)
+    if field is None:
+        return None
+    ann = field.annotation
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def _check_shape(data: dict[str, Any], where: str) -> None:
+    """Unknown sections and keys, named with what is allowed."""
+    allowed_sections = list(Settings.model_fields)
+    for section, value in data.items():
+        if section not in Settings.model_fields:
+            raise ConfigError(
+                f"{where}: unknown section '{section}' (allowed: {', '.join(allowed_sections)})"
+            )
+        model = _section_model(section)
+        if model is None:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: key '{section}' must be a table [{section}]")
+        for key in value:
+            if key not in model.model_fields:
+                raise ConfigError(
+                    f"{where}: unknown key '{section}.{key}' "
+                    f"(allowed in [{section}]: {', '.join(model.model_fields)})"
+                )
+
+
+def _apply_environment(data: dict[str, Any], env: typing.Mapping[str, str], where: str) -> None:
+    for section in Settings.model_fields:
+        model = _section_model(section)
+        if model is None:
+            continue
+        for key, field in model.model_fields.items():
+            name = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+            if name not in env:
+                continue
+            raw = env[name]
+            data.setdefault(section, {})[key] = _parse_env(raw, field.annotation, name)
+
+
+def _parse_env(raw: str, annotation: Any, name: str) -> Any:
+    if annotation is str or typing.get_origin(annotation) is Literal:
+        return raw
+    if annotation is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"environment: {name}={raw!r}: expected true or false")
+    if annotation is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"environment: {name}={raw!r}: expected an integer") from None
+    if annotation is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"environment: {name}={raw!r}: expected a number") from None
+    if typing.get_origin(annotation) is list:
+        try:
+            return tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise ConfigError(
+                f"environment: {name}={raw!r}: expected a TOML list, e.g. [2026-12-29]"
+            ) from None
+    return raw
+
+
+def _first_error(exc: ValidationError, where: str, data: dict[str, Any]) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    got = _lookup(data, err["loc"])
+    allowed = _allowed(err["loc"])
+    msg = err["msg"]
+    return f"{where}: key '{loc}': {msg}" + (f" (allowed: {allowed})" if allowed else "") + (
+        f"; got {got!r}" if got is not _MISSING else ""
+    )
+
+
+_MISSING = object()
+
+
+def _lookup(data: Any, loc: tuple[int | str, ...]) -> Any:
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+            cur = cur[part]
+        else:
+            return _MISSING
+    return cur
+
+
+def _allowed(loc: tuple[int | str, ...]) -> str:
+    if len(loc) < 2:
+        return ""
+    model = _section_model(str(loc[0]))
+    if model is None:
+        return ""
+    field = model.model_fields.get(str(loc[1]))
+    if field is None:
+        return ""
+    return _type_name(field.annotation)
+
+
+__all__ = [
+    "SECRETS",
+    "LoadedSettings",
+    "Settings",
+    "describe_settings",
+    "load_settings",
+]

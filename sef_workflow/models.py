@@ -1,0 +1,174 @@
+"""The tables. Only :mod:`sef_workflow.service` changes activities, tasks and events."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+#: Sectors an agency may belong to.
+SECTORS: tuple[str, ...] = (
+    "police",
+    "health",
+    "local_authority",
+    "education",
+    "probation",
+    "cafcass",
+    "housing",
+    "youth_justice",
+    "voluntary",
+    "other",
+)
+
+#: Staff roles; agency contacts act with the role ``agency``.
+STAFF_ROLES: tuple[str, ...] = ("admin", "coordinator", "manager")
+ROLES: tuple[str, ...] = (*STAFF_ROLES, "agency", "system")
+
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+_TZ = sa.DateTime(timezone=True)
+
+
+def _json() -> Any:
+    return sa.Column(sa.JSON, nullable=False, default=dict)
+
+
+class Agency(SQLModel, table=True):
+    """A partner agency. Requests are addressed to the agency, through its contacts."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=200, unique=True)
+    sector: str = Field(max_length=32)
+    lead_name: str = Field(max_length=200)
+    lead_email: str = Field(max_length=254)
+    deputy_name: str | None = Field(default=None, max_length=200)
+    deputy_email: str | None = Field(default=None, max_length=254)
+    manager_name: str | None = Field(default=None, max_length=200)
+    manager_email: str | None = Field(default=None, max_length=254)
+    active: bool = True
+
+
+class Staff(SQLModel, table=True):
+    """A member of the business unit or a manager: coordinator, manager or admin."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=254, unique=True)
+    role: str = Field(max_length=16)
+    active: bool = True
+
+
+class WorkflowDefinition(SQLModel, table=True):
+    """A workflow file as it was when an activity started on it; activities are pinned here."""
+
+    __tablename__ = "workflow_definition"
+    __table_args__ = (sa.UniqueConstraint("name", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    version: str = Field(max_length=64)
+    source: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    parameters: dict[str, Any] = Field(default_factory=dict, sa_column=_json())
+    created_at: datetime = Field(sa_type=_TZ)
+
+
+class ReferenceCounter(SQLModel, table=True):
+    """The last number used for a reference prefix in a year (MAA-2026-004)."""
+
+    __tablename__ = "reference_counter"
+
+    prefix: str = Field(primary_key=True, max_length=16)
+    year: int = Field(primary_key=True)
+    last: int = 0
+
+
+class Activity(SQLModel, table=True):
+    """One instance of a workflow: an audit, a review, a Section 11 cycle, an action plan."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(max_length=32, unique=True)
+    workflow: str = Field(max_length=64, index=True)
+    definition_id: int = Field(foreign_key="workflow_definition.id")
+    state: str = Field(max_length=64, index=True)
+    title: str = Field(max_length=300)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=_json())
+    opened_by: str = Field(max_length=254)
+    opened_at: datetime = Field(sa_type=_TZ)
+    updated_at: datetime = Field(sa_type=_TZ)
+    closed_at: datetime | None = Field(default=None, sa_type=_TZ)
+    parent_id: int | None = Field(default=None, foreign_key="activity.id")
+    version: int = 1
+
+
+class ActivityAgency(SQLModel, table=True):
+    """An agency taking part in an activity."""
+
+    __tablename__ = "activity_agency"
+
+    activity_id: int = Field(foreign_key="activity.id", primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", primary_key=True, index=True)
+
+
+class Task(SQLModel, table=True):
+    """Work owed by someone by a date. All deadlines hang on tasks."""
+
+    __table_args__ = (
+        sa.Index("ix_task_next_reminder_at", "next_reminder_at"),
+        sa.Index("ix_task_activity_id_kind", "activity_id", "kind"),
+        sa.Index("ix_task_agency_id_is_open_due_at", "agency_id", "is_open", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    activity_id: int = Field(foreign_key="activity.id")
+    kind: str = Field(max_length=64)
+    agency_id: int | None = Field(default=None, foreign_key="agency.id")
+    state: str = Field(max_length=64)
+    is_open: bool = True
+    title: str = Field(max_length=300)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=_json())
+    created_at: datetime = Field(sa_type=_TZ)
+    updated_at: datetime = Field(sa_type=_TZ)
+    closed_at: datetime | None = Field(default=None, sa_type=_TZ)
+    #: running, paused, waived, or none (no deadline)
+    deadline_status: str = Field(default="none", max_length=16)
+    due_at: datetime | None = Field(default=None, sa_type=_TZ)
+    due_on: date | None = None
+    due_all_day: bool = True
+    original_due_on: date | None = None
+    original_due_at: datetime | None = Field(default=None, sa_type=_TZ)
+    paused_at: datetime | None = Field(default=None, sa_type=_TZ)
+    next_reminder_at: datetime | None = Field(default=None, sa_type=_TZ)
+    version: int = 1
+
+
+class Event(SQLModel, table=True):
+    """An append-only audit record: who did what, when, from which state to which, and why."""
+
+    __table_args__ = (
+        sa.Index("ix_event_activity_id_id", "activity_id", "id"),
+        sa.Index("ix_event_task_id", "task_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    activity_id: int = Field(foreign_key="activity.id")
+    task_id: int | None = Field(default=None, foreign_key="task.id")
+    at: datetime = Field(sa_type=_TZ)
+    actor: str = Field(max_length=254)
+    actor_role: str = Field(max_length=16)
+    #: opened, transition, task_created, task_transition, deadline_extended, deadline_paused,
+    #: deadline_resumed, deadline_waived, spawned
+    kind: str = Field(max_length=32)
+    trigger: str | None = Field(default=None, max_length=64)
+    from_state: str | None = Field(default=None, max_length=64)
+    to_state: str | None = Field(default=None, max_length=64)
+    inputs: dict[str, Any] = Field(default_factory=dict, sa_column=_json())
+    reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
