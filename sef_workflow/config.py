@@ -71,9 +71,7 @@ class CalendarSettings(_Section):
 
 
 class WorkflowSettings(_Section):
-    directory: str = Field(
-        "workflows", description="Folder of workflow definition files (*.toml)."
-    )
+    directory: str = Field("workflows", description="Folder of workflow definition files (*.toml).")
 
 
 class SmtpSettings(_Section):
@@ -90,9 +88,7 @@ class SmtpSettings(_Section):
 
 
 class LoggingSettings(_Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", description="Log level."
-    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
 
 class Settings(_Section):
@@ -140,8 +136,12 @@ def describe_settings() -> list[tuple[str, str, str, str]]:
             for key, field in ann.model_fields.items():
                 default = field.get_default(call_default_factory=True)
                 rows.append(
-                    (f"{section}.{key}", _type_name(field.annotation), repr(default),
-                     field.description or "")
+                    (
+                        f"{section}.{key}",
+                        _type_name(field.annotation),
+                        repr(default),
+                        field.description or "",
+                    )
                 )
         else:
             rows.append((section, "table", "{}", sfield.description or ""))
@@ -274,8 +274,10 @@ def _first_error(exc: ValidationError, where: str, data: dict[str, Any]) -> str:
     got = _lookup(data, err["loc"])
     allowed = _allowed(err["loc"])
     msg = err["msg"]
-    return f"{where}: key '{loc}': {msg}" + (f" (allowed: {allowed})" if allowed else "") + (
-        f"; got {got!r}" if got is not _MISSING else ""
+    return (
+        f"{where}: key '{loc}': {msg}"
+        + (f" (allowed: {allowed})" if allowed else "")
+        + (f"; got {got!r}" if got is not _MISSING else "")
     )
 
 
@@ -287,10 +289,11 @@ def _lookup(data: Any, loc: tuple[int | str, ...]) -> Any:
     for part in loc:
         if isinstance(cur, dict) and part in cur:
             cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+            continue
+        if isinstance(cur, list) and isinstance(part, int) and part < len(cur):
             cur = cur[part]
-        else:
-            return _MISSING
+            continue
+        return _MISSING
     return cur
 
 

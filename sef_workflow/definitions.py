@@ -334,7 +334,9 @@ def parse_workflow(
     description = wf.get("description", "")
     if not isinstance(description, str):
         raise r.fail("workflow.description", "must be a string")
-    params = _parameters(r, wf.get("parameters", {}), parameter_overrides or {}, name, config_origin)
+    params = _parameters(
+        r, wf.get("parameters", {}), parameter_overrides or {}, name, config_origin
+    )
 
     open_section = r.table(data.get("open", {}), "open")
     r.only(open_section, "open", ("inputs", "agencies", "roles", "creates", "notify"))
@@ -362,7 +364,10 @@ def parse_workflow(
     open_creates = r.names(open_section.get("creates", []), "open.creates")
     for c in open_creates:
         if c not in tasks:
-            raise r.fail("open.creates", f"unknown task kind '{c}' (task kinds: {', '.join(tasks) or 'none'})")
+            raise r.fail(
+                "open.creates",
+                f"unknown task kind '{c}' (task kinds: {', '.join(tasks) or 'none'})",
+            )
     open_notify = _notify(r, open_section.get("notify", []), "open.notify")
     _check_graph(r, "states", initial, states, transitions)
 
@@ -454,13 +459,13 @@ def _inputs(r: _Reader, raw: Any, key: str) -> tuple[InputSpec, ...]:
     for iname, spec_raw in table.items():
         ikey = f"{key}.{iname}"
         r.ident(iname, ikey)
-        if isinstance(spec_raw, str):
-            spec_raw = {"type": spec_raw}
-        spec = r.table(spec_raw, ikey)
+        spec = r.table({"type": spec_raw} if isinstance(spec_raw, str) else spec_raw, ikey)
         r.only(spec, ikey, ("type", "required", "label", "choices"))
         itype = spec.get("type", "text")
         if itype not in INPUT_TYPES:
-            raise r.fail(f"{ikey}.type", f"unknown type '{itype}' (allowed: {', '.join(INPUT_TYPES)})")
+            raise r.fail(
+                f"{ikey}.type", f"unknown type '{itype}' (allowed: {', '.join(INPUT_TYPES)})"
+            )
         choices: tuple[str, ...] = ()
         if itype == "choice":
             raw_choices = spec.get("choices")
@@ -515,8 +520,18 @@ def _transitions(
         raw = []
     if not isinstance(raw, list):
         raise r.fail(key, "must be an array of tables: [[transitions]]")
-    allowed = ["trigger", "title", "source", "dest", "roles", "guards", "inputs", "notify",
-               "effects", "reason_required"]
+    allowed = [
+        "trigger",
+        "title",
+        "source",
+        "dest",
+        "roles",
+        "guards",
+        "inputs",
+        "notify",
+        "effects",
+        "reason_required",
+    ]
     if activity_level:
         allowed.extend(("creates", "completes"))
     seen: dict[tuple[str, str], int] = {}
@@ -573,7 +588,8 @@ def _transitions(
         for e in effects:
             if e not in allowed_effects:
                 raise r.fail(
-                    f"{tkey}.effects", f"unknown effect '{e}' (allowed: {', '.join(allowed_effects)})"
+                    f"{tkey}.effects",
+                    f"unknown effect '{e}' (allowed: {', '.join(allowed_effects)})",
                 )
         title = t.get("title", trigger.replace("_", " ").capitalize())
         if not isinstance(title, str):
@@ -597,9 +613,7 @@ def _transitions(
     return tuple(out)
 
 
-def _guards(
-    r: _Reader, raw: Any, key: str, tasks: Mapping[str, TaskKind]
-) -> tuple[str, ...]:
+def _guards(r: _Reader, raw: Any, key: str, tasks: Mapping[str, TaskKind]) -> tuple[str, ...]:
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list):
@@ -615,10 +629,13 @@ def _guards(
         if spec.arg == "none" and arg is not None:
             raise r.fail(f"{key}[{i}]", f"guard '{gname}' takes no argument")
         if spec.arg != "none" and arg is None:
-            raise r.fail(f"{key}[{i}]", f"guard '{gname}' needs an argument: '{gname}:<{spec.arg}>'")
+            raise r.fail(
+                f"{key}[{i}]", f"guard '{gname}' needs an argument: '{gname}:<{spec.arg}>'"
+            )
         if spec.arg == "task_kind" and arg not in tasks:
             raise r.fail(
-                f"{key}[{i}]", f"unknown task kind '{arg}' (task kinds: {', '.join(tasks) or 'none'})"
+                f"{key}[{i}]",
+                f"unknown task kind '{arg}' (task kinds: {', '.join(tasks) or 'none'})",
             )
         out.append(g)
     return tuple(out)
@@ -637,7 +654,9 @@ def _notify(r: _Reader, raw: Any, key: str) -> tuple[Notify, ...]:
         template = r.ident(n.get("template"), f"{nkey}.template")
         to = n.get("to")
         if to not in RECIPIENTS:
-            raise r.fail(f"{nkey}.to", f"unknown recipient {to!r} (allowed: {', '.join(RECIPIENTS)})")
+            raise r.fail(
+                f"{nkey}.to", f"unknown recipient {to!r} (allowed: {', '.join(RECIPIENTS)})"
+            )
         out.append(Notify(template=template, to=to))
     return tuple(out)
 
@@ -653,8 +672,19 @@ def _task_kind(
     r.only(
         t,
         key,
-        ("title", "assignee", "initial", "states", "transitions", "deadline", "reminders",
-         "inputs", "add_roles", "withdrawn_state", "complete_state"),
+        (
+            "title",
+            "assignee",
+            "initial",
+            "states",
+            "transitions",
+            "deadline",
+            "reminders",
+            "inputs",
+            "add_roles",
+            "withdrawn_state",
+            "complete_state",
+        ),
     )
     assignee = t.get("assignee")
     if assignee not in ASSIGNEES:
@@ -673,10 +703,14 @@ def _task_kind(
     add_roles = _roles(r, t["add_roles"], f"{key}.add_roles") if "add_roles" in t else ()
     withdrawn = t.get("withdrawn_state")
     if withdrawn is not None and (withdrawn not in states or not states[withdrawn].final):
-        raise r.fail(f"{key}.withdrawn_state", f"must be a final state of the task, got {withdrawn!r}")
+        raise r.fail(
+            f"{key}.withdrawn_state", f"must be a final state of the task, got {withdrawn!r}"
+        )
     complete = t.get("complete_state")
     if complete is not None and (complete not in states or not states[complete].final):
-        raise r.fail(f"{key}.complete_state", f"must be a final state of the task, got {complete!r}")
+        raise r.fail(
+            f"{key}.complete_state", f"must be a final state of the task, got {complete!r}"
+        )
     return TaskKind(
         name=name,
         title=r.str_(t, key, "title"),
@@ -697,7 +731,9 @@ def _resolve_param(r: _Reader, value: Any, key: str, params: Mapping[str, Any]) 
     if isinstance(value, str) and value.startswith("param:"):
         pname = value.removeprefix("param:")
         if pname not in params:
-            raise r.fail(key, f"unknown parameter '{pname}' (parameters: {', '.join(params) or 'none'})")
+            raise r.fail(
+                key, f"unknown parameter '{pname}' (parameters: {', '.join(params) or 'none'})"
+            )
         return params[pname]
     return value
 
@@ -727,7 +763,9 @@ def _deadline(
         or (basis.startswith("task:") and NAME_RE.match(basis.removeprefix("task:")))
     ):
         raise r.fail(f"{key}.basis", f"must be one of {', '.join(BASIS_FORMS)}, got {basis!r}")
-    if basis.startswith("task:") and basis.removeprefix("task:") not in {i.name for i in task_inputs}:
+    if basis.startswith("task:") and basis.removeprefix("task:") not in {
+        i.name for i in task_inputs
+    }:
         raise r.fail(f"{key}.basis", f"'{basis}' names no input of the task kind")
     return DeadlineDef(
         unit=unit,
@@ -746,8 +784,15 @@ def _ladder(r: _Reader, raw: Any, key: str, deadline: DeadlineDef | None) -> Lad
     r.only(
         d,
         key,
-        ("before", "before_template", "on_due_template", "chase_every", "chase_max",
-         "chase_template", "escalations"),
+        (
+            "before",
+            "before_template",
+            "on_due_template",
+            "chase_every",
+            "chase_max",
+            "chase_template",
+            "escalations",
+        ),
     )
     before_raw = d.get("before", [])
     if not isinstance(before_raw, list):
@@ -782,7 +827,9 @@ def _ladder(r: _Reader, raw: Any, key: str, deadline: DeadlineDef | None) -> Lad
         last = after
         to = e.get("to")
         if to not in RECIPIENTS:
-            raise r.fail(f"{ekey}.to", f"unknown recipient {to!r} (allowed: {', '.join(RECIPIENTS)})")
+            raise r.fail(
+                f"{ekey}.to", f"unknown recipient {to!r} (allowed: {', '.join(RECIPIENTS)})"
+            )
         escalations.append(
             Escalation(after=after, to=to, template=r.ident(e.get("template"), f"{ekey}.template"))
         )
@@ -820,7 +867,9 @@ def _check_graph(
                 todo.append(nxt)
     for s in states:
         if s not in reached:
-            raise r.fail(f"{key}.{s}", f"unreachable state: no transition leads to it from '{initial}'")
+            raise r.fail(
+                f"{key}.{s}", f"unreachable state: no transition leads to it from '{initial}'"
+            )
     for s, st in states.items():
         if not st.final and not edges[s]:
             raise r.fail(f"{key}.{s}", "dead end: a state that is not final has no transitions out")
@@ -848,25 +897,33 @@ def _check_creates(r: _Reader, wf: Workflow) -> None:
                         f"transition '{t.trigger}' withdraws open tasks, so every task kind "
                         "needs a withdrawn_state",
                     )
-        for kind in t.creates:
-            if wf.tasks[kind].assignee == "chosen_agency":
+        for kind_name in t.creates:
+            if wf.tasks[kind_name].assignee == "chosen_agency":
                 raise r.fail(
                     f"transitions[{i}] ({t.trigger}).creates",
-                    f"task kind '{kind}' is added by hand (assignee chosen_agency), "
+                    f"task kind '{kind_name}' is added by hand (assignee chosen_agency), "
                     "not created by a transition",
                 )
         if "spawn_action_plan" in t.effects and wf.name == "action_plan":
-            raise r.fail(f"transitions[{i}] ({t.trigger}).effects", "an action plan cannot spawn itself")
+            raise r.fail(
+                f"transitions[{i}] ({t.trigger}).effects", "an action plan cannot spawn itself"
+            )
     for kind in wf.tasks.values():
-        created = kind.name in wf.open_creates or any(kind.name in t.creates for t in wf.transitions)
+        created = kind.name in wf.open_creates or any(
+            kind.name in t.creates for t in wf.transitions
+        )
         if kind.assignee != "chosen_agency" and not created:
             raise r.fail(f"tasks.{kind.name}", "no transition creates this task kind")
         if kind.assignee == "chosen_agency" and not kind.add_roles:
-            raise r.fail(f"tasks.{kind.name}.add_roles", "a task added by hand needs the roles that may add it")
+            raise r.fail(
+                f"tasks.{kind.name}.add_roles",
+                "a task added by hand needs the roles that may add it",
+            )
 
 
-def load_file(path: Path, parameter_overrides: Mapping[str, Any] | None = None,
-              config_origin: str = "config") -> Workflow:
+def load_file(
+    path: Path, parameter_overrides: Mapping[str, Any] | None = None, config_origin: str = "config"
+) -> Workflow:
     try:
         source = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -921,7 +978,9 @@ class Registry:
             raise NotFound(f"no workflow named '{name}' (workflows: {', '.join(workflows)})")
         return workflows[name]
 
-    def pinned(self, name: str, version: str, source: str, parameters: Mapping[str, Any]) -> Workflow:
+    def pinned(
+        self, name: str, version: str, source: str, parameters: Mapping[str, Any]
+    ) -> Workflow:
         """The compiled definition an activity started on, built once per version."""
         key = (name, version)
         wf = self._pinned.get(key)

@@ -67,7 +67,7 @@ def _no_open_tasks(ctx: GuardContext, _arg: str | None) -> str | None:
 
 
 def _present(value: Any) -> bool:
-    return value is not None and value != "" and value != [] and value is not False
+    return value is not None and value not in ("", []) and value is not False
 
 
 def _activity_has(ctx: GuardContext, name: str | None) -> str | None:

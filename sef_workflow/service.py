@@ -1,0 +1,1025 @@
+"""The one door for change.
+
+Every change to an activity, a task, a deadline or the directory goes through
+:class:`Service`. Each public method is one transaction: it reads the row, checks state,
+role, inputs and guards against the workflow's compiled machine, applies the change with a
+compare-and-set on the row's ``version`` column, and appends the events that record it.
+If anything fails, nothing is written. The CLI, the web app and the scheduler call this;
+none of them writes state itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from .calendar import Due, WorkingCalendar, compute_due, shift_for_pause
+from .clock import Clock
+from .db import Database
+from .definitions import Notify, Registry, TaskKind, TransitionDef, Workflow
+from .errors import (
+    ConcurrentUpdate,
+    GuardFailed,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    TransitionNotAllowed,
+)
+from .guards import GuardContext, evaluate
+from .inputs import coerce_inputs
+from .models import (
+    STAFF_ROLES,
+    Activity,
+    ActivityAgency,
+    Agency,
+    Event,
+    ReferenceCounter,
+    Staff,
+    Task,
+    WorkflowDefinition,
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a member of staff, an agency contact, or the system itself."""
+
+    id: str
+    role: str
+    agency_id: int | None = None
+    name: str = ""
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(id="system", role="system", name="sef-workflow")
+
+    def may(self, roles: Iterable[str]) -> bool:
+        roles = tuple(roles)
+        return self.role in roles or (self.role == "admin" and bool(set(roles) & set(STAFF_ROLES)))
+
+
+@dataclass(frozen=True)
+class PlannedNotification:
+    """An email a change asks for: which template, to whom, about which task."""
+
+    template: str
+    to: str
+    activity_id: int
+    task_id: int | None = None
+    agency_id: int | None = None
+
+
+@dataclass
+class Outcome:
+    """What a service call did."""
+
+    activity: Activity
+    task: Task | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    created_tasks: list[Task] = field(default_factory=list)
+    spawned: list[Activity] = field(default_factory=list)
+    notifications: list[PlannedNotification] = field(default_factory=list)
+
+
+class Service:
+    """Opens activities, fires triggers, manages deadlines; one transaction per call."""
+
+    def __init__(
+        self,
+        db: Database,
+        registry: Registry,
+        calendar: WorkingCalendar,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.calendar = calendar
+        self.clock = clock
+        self._definitions: dict[int, Workflow] = {}
+
+    # ------------------------------------------------------------------ definitions
+    def workflow_for(self, session: Session, activity: Activity) -> Workflow:
+        """The compiled definition the activity is pinned to (built once per version)."""
+        wf = self._definitions.get(activity.definition_id)
+        if wf is None:
+            row = session.get(WorkflowDefinition, activity.definition_id)
+            if row is None:  # pragma: no cover - foreign key
+                raise NotFound(f"workflow definition {activity.definition_id} not found")
+            wf = self.registry.pinned(row.name, row.version, row.source, row.parameters)
+            self._definitions[activity.definition_id] = wf
+        return wf
+
+    def _pin(self, session: Session, wf: Workflow, now: datetime) -> int:
+        row = session.exec(
+            select(WorkflowDefinition).where(
+                WorkflowDefinition.name == wf.name, WorkflowDefinition.version == wf.version
+            )
+        ).first()
+        if row is None:
+            row = WorkflowDefinition(
+                name=wf.name,
+                version=wf.version,
+                source=wf.source,
+                parameters=dict(wf.parameters),
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+        assert row.id is not None
+        self._definitions.setdefault(row.id, wf)
+        return row.id
+
+    # ------------------------------------------------------------------ activities
+    def open_activity(
+        self,
+        actor: Actor,
+        workflow: str,
+        title: str,
+        agencies: Sequence[str] = (),
+        inputs: Mapping[str, Any] | None = None,
+        parent_ref: str | None = None,
+    ) -> Outcome:
+        """Open a new activity of ``workflow`` for the agencies named by code."""
+        wf = self.registry.get(workflow)
+        if not actor.may(wf.open_roles):
+            raise PermissionDenied(
+                f"{actor.role} {actor.id} may not open a {wf.name} (allowed: {', '.join(wf.open_roles)})"
+            )
+        title = title.strip()
+        if not title:
+            raise InvalidInput("an activity needs a title")
+        values = coerce_inputs(wf.open_inputs, inputs or {}, f"opening {wf.name}")
+        now = self.clock.now()
+        with self.db.write() as session:
+            agency_rows = self._agencies_by_code(session, agencies)
+            if wf.agencies == "required" and not agency_rows:
+                raise InvalidInput(f"a {wf.name} needs at least one agency (--agency CODE)")
+            if wf.agencies == "none" and agency_rows:
+                raise InvalidInput(f"a {wf.name} does not take agencies")
+            parent_id = None
+            if parent_ref is not None:
+                parent_id = self._activity(session, parent_ref).id
+            activity = self._insert_activity(
+                session, actor, wf, title, agency_rows, values, now, parent_id
+            )
+            outcome = Outcome(activity=activity, to_state=activity.state)
+            self._event(
+                session,
+                activity.id,
+                None,
+                actor,
+                now,
+                "opened",
+                None,
+                None,
+                activity.state,
+                values,
+                None,
+            )
+            self._create_tasks(
+                session, actor, wf, activity, wf.open_creates, agency_rows, now, outcome
+            )
+            self._plan_notifications(wf.open_notify, activity, outcome, agency_rows)
+        return outcome
+
+    def _insert_activity(
+        self,
+        session: Session,
+        actor: Actor,
+        wf: Workflow,
+        title: str,
+        agencies: Sequence[Agency],
+        values: Mapping[str, Any],
+        now: datetime,
+        parent_id: int | None,
+    ) -> Activity:
+        definition_id = self._pin(session, wf, now)
+        ref = self._next_reference(session, wf.reference_prefix, self.calendar.local_date(now).year)
+        activity = Activity(
+            ref=ref,
+            workflow=wf.name,
+            definition_id=definition_id,
+            state=wf.initial,
+            title=title,
+            data=dict(values),
+            opened_by=actor.id,
+            opened_at=now,
+            updated_at=now,
+            parent_id=parent_id,
+        )
+        session.add(activity)
+        session.flush()
+        assert activity.id is not None
+        for agency in agencies:
+            assert agency.id is not None
+            session.add(ActivityAgency(activity_id=activity.id, agency_id=agency.id))
+        session.flush()
+        return activity
+
+    def _next_reference(self, session: Session, prefix: str, year: int) -> str:
+        table = ReferenceCounter.__table__  # type: ignore[attr-defined]
+        bump = (
+            sa.update(table)
+            .where(table.c.prefix == prefix, table.c.year == year)
+            .values(last=table.c.last + 1)
+            .returning(table.c.last)
+        )
+        number = session.execute(bump).scalar()
+        if number is None:
+            session.execute(sa.insert(table).values(prefix=prefix, year=year, last=1))
+            number = 1
+        return f"{prefix}-{year}-{number:03d}"
+
+    def fire(
+        self,
+        actor: Actor,
+        ref: str,
+        trigger: str,
+        inputs: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Fire ``trigger`` on the activity ``ref``."""
+        now = self.clock.now()
+        with self.db.write() as session:
+            activity = self._activity(session, ref)
+            wf = self.workflow_for(session, activity)
+            t = self._transition(wf, activity.state, trigger, f"{activity.ref}")
+            self._check_role(actor, t, f"'{trigger}' on {activity.ref}")
+            values = coerce_inputs(t.inputs, inputs or {}, f"'{trigger}' on {activity.ref}")
+            reason = _clean_reason(reason, t, trigger)
+            assert activity.id is not None
+            tasks: list[Task] = []
+            if t.guards or t.completes or "withdraw_open_tasks" in t.effects:
+                tasks = self._tasks_of(session, activity.id)
+            if t.guards:
+                ctx = GuardContext(
+                    activity_data=activity.data,
+                    agency_count=self._agency_count(session, activity.id),
+                    tasks=tasks,
+                    inputs=values,
+                )
+                refused = evaluate(t.guards, ctx)
+                if refused is not None:
+                    raise GuardFailed(
+                        f"cannot fire '{trigger}' on {activity.ref}: guard '{refused[0]}' "
+                        f"refused: {refused[1]}"
+                    )
+            from_state = activity.state
+            to_state = wf.next_state(trigger, from_state)
+            data = {**activity.data, **values}
+            expected = activity.version if expected_version is None else expected_version
+            closed_at = now if wf.is_final(to_state) else None
+            self._cas_activity(session, activity, expected, to_state, data, now, closed_at)
+            outcome = Outcome(activity=activity, from_state=from_state, to_state=to_state)
+            self._event(
+                session,
+                activity.id,
+                None,
+                actor,
+                now,
+                "transition",
+                trigger,
+                from_state,
+                to_state,
+                values,
+                reason,
+            )
+            for kind_name in t.completes:
+                kind = wf.tasks[kind_name]
+                assert kind.complete_state is not None
+                for task in tasks:
+                    if task.kind == kind_name and task.is_open:
+                        self._move_task(
+                            session,
+                            actor,
+                            now,
+                            task,
+                            kind,
+                            trigger,
+                            kind.complete_state,
+                            {},
+                            reason,
+                            "task_completed",
+                        )
+            agencies = self._activity_agencies(session, activity.id)
+            self._create_tasks(session, actor, wf, activity, t.creates, agencies, now, outcome)
+            for effect in t.effects:
+                self._activity_effect(
+                    session, actor, wf, activity, effect, tasks, agencies, now, reason, outcome
+                )
+            self._plan_notifications(t.notify, activity, outcome, agencies)
+        return outcome
+
+    def _cas_activity(
+        self,
+        session: Session,
+        activity: Activity,
+        expected: int,
+        state: str,
+        data: dict[str, Any],
+        now: datetime,
+        closed_at: datetime | None,
+    ) -> None:
+        table = Activity.__table__  # type: ignore[attr-defined]
+        result = session.execute(
+            sa.update(table)
+            .where(table.c.id == activity.id, table.c.version == expected)
+            .values(
+                state=state, data=data, version=expected + 1, updated_at=now, closed_at=closed_at
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentUpdate(
+                f"{activity.ref} was changed by someone else (expected version {expected}, "
+                f"now {activity.version}); nothing was written, reload and try again"
+            )
+        # keep the returned object in step without another SELECT
+        session.expunge(activity)
+        activity.state = state
+        activity.data = data
+        activity.version = expected + 1
+        activity.updated_at = now
+        activity.closed_at = closed_at
+
+    # ------------------------------------------------------------------ tasks
+    def fire_task(
+        self,
+        actor: Actor,
+        task_id: int,
+        trigger: str,
+        inputs: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Fire ``trigger`` on one task (an agency's return, an action, a statutory step)."""
+        now = self.clock.now()
+        with self.db.write() as session:
+            task, activity = self._task(session, task_id)
+            wf = self.workflow_for(session, activity)
+            kind = wf.tasks[task.kind]
+            where = f"task {task.id} ({task.kind}) of {activity.ref}"
+            t = self._transition(kind, task.state, trigger, where)
+            self._check_role(actor, t, f"'{trigger}' on {where}")
+            self._check_agency_scope(actor, task, where)
+            values = coerce_inputs(t.inputs, inputs or {}, f"'{trigger}' on {where}")
+            reason = _clean_reason(reason, t, trigger)
+            if t.guards:
+                assert activity.id is not None
+                ctx = GuardContext(
+                    activity_data=activity.data,
+                    agency_count=self._agency_count(session, activity.id),
+                    tasks=self._tasks_of(session, activity.id),
+                    inputs=values,
+                    task=task,
+                )
+                refused = evaluate(t.guards, ctx)
+                if refused is not None:
+                    raise GuardFailed(
+                        f"cannot fire '{trigger}' on {where}: guard '{refused[0]}' refused: "
+                        f"{refused[1]}"
+                    )
+            to_state = kind.next_state(trigger, task.state)
+            from_state = task.state
+            outcome = Outcome(activity=activity, task=task, from_state=from_state)
+            self._move_task(
+                session,
+                actor,
+                now,
+                task,
+                kind,
+                trigger,
+                to_state,
+                values,
+                reason,
+                "task_transition",
+                expected_version,
+            )
+            for effect in t.effects:
+                self._task_effect(session, actor, kind, activity, task, effect, now, reason)
+            outcome.to_state = task.state
+            agencies = self._agency_rows(session, [task.agency_id] if task.agency_id else [])
+            self._plan_notifications(t.notify, activity, outcome, agencies, task=task)
+        return outcome
+
+    def add_task(
+        self,
+        actor: Actor,
+        ref: str,
+        kind_name: str,
+        agency: str,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> Outcome:
+        """Add a task by hand (an action in an action plan) for the agency with code ``agency``."""
+        now = self.clock.now()
+        with self.db.write() as session:
+            activity = self._activity(session, ref)
+            wf = self.workflow_for(session, activity)
+            kind = wf.tasks.get(kind_name)
+            if kind is None or kind.assignee != "chosen_agency":
+                addable = [k.name for k in wf.tasks.values() if k.assignee == "chosen_agency"]
+                raise InvalidInput(
+                    f"{activity.ref}: tasks of kind '{kind_name}' cannot be added by hand "
+                    f"(allowed: {', '.join(addable) or 'none'})"
+                )
+            if not actor.may(kind.add_roles):
+                raise PermissionDenied(
+                    f"{actor.role} {actor.id} may not add '{kind_name}' tasks "
+                    f"(allowed: {', '.join(kind.add_roles)})"
+                )
+            if wf.is_final(activity.state):
+                raise TransitionNotAllowed(
+                    f"{activity.ref} is {activity.state}; no tasks can be added"
+                )
+            values = coerce_inputs(kind.inputs, inputs or {}, f"adding '{kind_name}' to {ref}")
+            (agency_row,) = self._agencies_by_code(session, [agency])
+            outcome = Outcome(activity=activity)
+            task = self._new_task(session, actor, kind, activity, agency_row, values, now)
+            outcome.created_tasks.append(task)
+            outcome.task = task
+            self._bump_activity(session, activity, now)
+            self._plan_notifications(
+                (Notify(template="action_assigned", to="agency"),) if kind.name == "action" else (),
+                activity,
+                outcome,
+                [agency_row],
+                task=task,
+            )
+        return outcome
+
+    # ------------------------------------------------------------------ deadlines
+    def extend_deadline(
+        self,
+        actor: Actor,
+        task_id: int,
+        new_due: date,
+        reason: str,
+        approver: str | None = None,
+    ) -> Outcome:
+        """Move a task's due date later (or earlier), keeping its original date."""
+        return self._deadline_change(actor, task_id, "extend", reason, approver, new_due=new_due)
+
+    def pause_deadline(self, actor: Actor, task_id: int, reason: str) -> Outcome:
+        """Stop the task's clock (waiting on a partner, legal hold)."""
+        return self._deadline_change(actor, task_id, "pause", reason, None)
+
+    def resume_deadline(self, actor: Actor, task_id: int, reason: str) -> Outcome:
+        """Restart a paused clock; the due date moves by the time spent paused."""
+        return self._deadline_change(actor, task_id, "resume", reason, None)
+
+    def waive_deadline(self, actor: Actor, task_id: int, reason: str, approver: str) -> Outcome:
+        """Lift the deadline where the rule allows it, with the approver recorded."""
+        return self._deadline_change(actor, task_id, "waive", reason, approver)
+
+    def _deadline_change(
+        self,
+        actor: Actor,
+        task_id: int,
+        action: str,
+        reason: str,
+        approver: str | None,
+        *,
+        new_due: date | None = None,
+    ) -> Outcome:
+        if not actor.may(("coordinator", "manager")):
+            raise PermissionDenied(f"{actor.role} {actor.id} may not {action} deadlines")
+        reason = (reason or "").strip()
+        if not reason:
+            raise InvalidInput(f"a reason is required to {action} a deadline")
+        now = self.clock.now()
+        with self.db.write() as session:
+            task, activity = self._task(session, task_id)
+            wf = self.workflow_for(session, activity)
+            kind = wf.tasks[task.kind]
+            where = f"task {task.id} ({task.kind}) of {activity.ref}"
+            if not task.is_open:
+                raise TransitionNotAllowed(f"{where} is {task.state}: its deadline is closed")
+            if kind.deadline is None or task.deadline_status == "none":
+                raise TransitionNotAllowed(f"{where} has no deadline")
+            rule = kind.deadline.rule()
+            status = task.deadline_status
+            approver_id = self._approver(session, approver, actor, action)
+            changes: dict[str, Any] = {}
+            inputs: dict[str, Any] = {"approver": approver_id}
+            if action == "extend":
+                assert new_due is not None
+                if status not in ("running", "paused"):
+                    raise TransitionNotAllowed(f"{where}: deadline is {status}; cannot extend")
+                if task.due_all_day:
+                    due = Due(at=self.calendar.end_of_day(new_due), on=new_due, all_day=True)
+                else:
+                    assert task.due_at is not None
+                    at_local = task.due_at.astimezone(self.calendar.tz)
+                    moved = datetime.combine(new_due, at_local.timetz())
+                    due = Due(at=moved, on=new_due, all_day=False)
+                inputs.update({"from": _iso(task.due_on), "to": new_due.isoformat()})
+                changes.update(due_at=due.at, due_on=due.on)
+                kind_name = "deadline_extended"
+            elif action == "pause":
+                if not rule.pausable:
+                    raise TransitionNotAllowed(f"{where}: this deadline cannot be paused")
+                if status != "running":
+                    raise TransitionNotAllowed(f"{where}: deadline is {status}; cannot pause")
+                changes.update(deadline_status="paused", paused_at=now, next_reminder_at=None)
+                kind_name = "deadline_paused"
+            elif action == "resume":
+                if status != "paused" or task.paused_at is None:
+                    raise TransitionNotAllowed(f"{where}: deadline is {status}; cannot resume")
+                assert task.due_at is not None
+                assert task.due_on is not None
+                old = Due(at=task.due_at, on=task.due_on, all_day=task.due_all_day)
+                due = shift_for_pause(rule, old, task.paused_at, now, self.calendar)
+                inputs.update({"from": _iso(task.due_on), "to": due.on.isoformat()})
+                changes.update(
+                    deadline_status="running", paused_at=None, due_at=due.at, due_on=due.on
+                )
+                kind_name = "deadline_resumed"
+            elif action == "waive":
+                if not rule.waivable:
+                    raise TransitionNotAllowed(
+                        f"{where}: this deadline is statutory and cannot be waived"
+                    )
+                if status not in ("running", "paused"):
+                    raise TransitionNotAllowed(f"{where}: deadline is {status}; cannot waive")
+                changes.update(deadline_status="waived", paused_at=None, next_reminder_at=None)
+                kind_name = "deadline_waived"
+            else:  # pragma: no cover
+                raise ValueError(action)
+            self._cas_task(session, task, task.version, changes, now)
+            assert activity.id is not None
+            self._event(
+                session,
+                activity.id,
+                task.id,
+                actor,
+                now,
+                kind_name,
+                None,
+                task.state,
+                task.state,
+                inputs,
+                reason,
+            )
+            return Outcome(activity=activity, task=task, from_state=task.state, to_state=task.state)
+
+    def _approver(self, session: Session, approver: str | None, actor: Actor, action: str) -> str:
+        if approver is None:
+            if action == "waive":
+                raise InvalidInput("waiving a deadline needs an approver (a manager's email)")
+            return actor.id
+        staff = session.exec(select(Staff).where(Staff.email == approver.lower())).first()
+        if staff is None or not staff.active:
+            raise NotFound(f"approver {approver} is not active staff")
+        if action == "waive" and staff.role not in ("manager", "admin"):
+            raise PermissionDenied(f"approver {approver} is a {staff.role}; a manager must approve")
+        return staff.email
+
+    # ------------------------------------------------------------------ internals
+    def _transition(
+        self, machine: Workflow | TaskKind, state: str, trigger: str, where: str
+    ) -> TransitionDef:
+        t = machine.transition_for(trigger, state)
+        if t is None:
+            allowed = ", ".join(machine.allowed_triggers(state)) or "none (final state)"
+            known = "" if machine.has_trigger(trigger) else " (no such trigger)"
+            raise TransitionNotAllowed(
+                f"cannot fire '{trigger}'{known} on {where} in state '{state}'; allowed: {allowed}"
+            )
+        return t
+
+    def _check_role(self, actor: Actor, t: TransitionDef, what: str) -> None:
+        if not actor.may(t.roles):
+            raise PermissionDenied(
+                f"{actor.role} {actor.id} may not fire {what} (allowed: {', '.join(t.roles)})"
+            )
+
+    def _check_agency_scope(self, actor: Actor, task: Task, where: str) -> None:
+        if actor.role == "agency" and (task.agency_id is None or task.agency_id != actor.agency_id):
+            raise PermissionDenied(f"{where} belongs to another agency")
+
+    def _activity(self, session: Session, ref: str) -> Activity:
+        activity = session.exec(select(Activity).where(Activity.ref == ref.upper())).first()
+        if activity is None:
+            raise NotFound(f"no activity with reference {ref}")
+        return activity
+
+    def _task(self, session: Session, task_id: int) -> tuple[Task, Activity]:
+        row = session.exec(
+            select(Task, Activity)
+            .join(Activity, col(Activity.id) == col(Task.activity_id))
+            .where(Task.id == task_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"no task with id {task_id}")
+        return row[0], row[1]
+
+    def _tasks_of(self, session: Session, activity_id: int) -> list[Task]:
+        return list(
+            session.exec(
+                select(Task).where(Task.activity_id == activity_id).order_by(col(Task.id))
+            ).all()
+        )
+
+    def _agency_count(self, session: Session, activity_id: int) -> int:
+        return len(self._activity_agencies(session, activity_id))
+
+    def _activity_agencies(self, session: Session, activity_id: int) -> list[Agency]:
+        return list(
+            session.exec(
+                select(Agency)
+                .join(ActivityAgency, col(ActivityAgency.agency_id) == col(Agency.id))
+                .where(ActivityAgency.activity_id == activity_id)
+                .order_by(col(Agency.name))
+            ).all()
+        )
+
+    def _agency_rows(self, session: Session, ids: Sequence[int]) -> list[Agency]:
+        if not ids:
+            return []
+        return list(session.exec(select(Agency).where(col(Agency.id).in_(ids))).all())
+
+    def _agencies_by_code(self, session: Session, codes: Sequence[str]) -> list[Agency]:
+        wanted = [c.strip().upper() for c in codes if c.strip()]
+        if len(set(wanted)) != len(wanted):
+            raise InvalidInput(f"an agency is named twice: {', '.join(wanted)}")
+        if not wanted:
+            return []
+        rows = {a.code: a for a in session.exec(select(Agency).where(col(Agency.code).in_(wanted)))}
+        missing = [c for c in wanted if c not in rows]
+        if missing:
+            raise NotFound(f"no agency with code {', '.join(missing)} (see: sef agencies list)")
+        inactive = [c for c in wanted if not rows[c].active]
+        if inactive:
+            raise InvalidInput(f"agency {', '.join(inactive)} is inactive")
+        return [rows[c] for c in wanted]
+
+    def _create_tasks(
+        self,
+        session: Session,
+        actor: Actor,
+        wf: Workflow,
+        activity: Activity,
+        kinds: Sequence[str],
+        agencies: Sequence[Agency],
+        now: datetime,
+        outcome: Outcome,
+    ) -> None:
+        for kind_name in kinds:
+            kind = wf.tasks[kind_name]
+            if kind.assignee == "each_agency":
+                for agency in agencies:
+                    outcome.created_tasks.append(
+                        self._new_task(session, actor, kind, activity, agency, {}, now)
+                    )
+            else:
+                outcome.created_tasks.append(
+                    self._new_task(session, actor, kind, activity, None, {}, now)
+                )
+
+    def _new_task(
+        self,
+        session: Session,
+        actor: Actor,
+        kind: TaskKind,
+        activity: Activity,
+        agency: Agency | None,
+        values: Mapping[str, Any],
+        now: datetime,
+    ) -> Task:
+        title = kind.title if agency is None else f"{kind.title}: {agency.name}"
+        task = Task(
+            activity_id=activity.id or 0,
+            kind=kind.name,
+            agency_id=agency.id if agency else None,
+            state=kind.initial,
+            title=title[:300],
+            data=dict(values),
+            created_at=now,
+            updated_at=now,
+        )
+        if kind.deadline is not None:
+            basis = self._basis(kind, activity, values, now)
+            due = compute_due(kind.deadline.rule(), basis, self.calendar)
+            task.deadline_status = "running"
+            task.due_at = due.at
+            task.due_on = due.on
+            task.due_all_day = due.all_day
+            task.original_due_at = due.at
+            task.original_due_on = due.on
+        session.add(task)
+        session.flush()
+        self._event(
+            session,
+            activity.id or 0,
+            task.id,
+            actor,
+            now,
+            "task_created",
+            None,
+            None,
+            task.state,
+            {"kind": kind.name, "due": _iso(task.due_on), **_jsonable(values)},
+            None,
+        )
+        return task
+
+    def _basis(
+        self, kind: TaskKind, activity: Activity, values: Mapping[str, Any], now: datetime
+    ) -> datetime:
+        assert kind.deadline is not None
+        basis = kind.deadline.basis
+        if basis == "created":
+            return now
+        source, _, name = basis.partition(":")
+        raw = (activity.data if source == "activity" else values).get(name)
+        if raw in (None, ""):
+            raise InvalidInput(
+                f"{activity.ref}: task '{kind.name}' counts its deadline from '{basis}', "
+                "which has no value yet"
+            )
+        return self._as_moment(raw, basis)
+
+    def _as_moment(self, raw: Any, what: str) -> datetime:
+        if isinstance(raw, datetime):
+            return raw
+        if isinstance(raw, date):
+            return datetime.combine(raw, time(0), tzinfo=self.calendar.tz)
+        if isinstance(raw, str):
+            try:
+                if "T" in raw:
+                    return datetime.fromisoformat(raw)
+                return datetime.combine(date.fromisoformat(raw), time(0), tzinfo=self.calendar.tz)
+            except ValueError:
+                pass
+        raise InvalidInput(f"'{what}' is not a date: {raw!r}")
+
+    def _move_task(
+        self,
+        session: Session,
+        actor: Actor,
+        now: datetime,
+        task: Task,
+        kind: TaskKind,
+        trigger: str,
+        to_state: str,
+        values: Mapping[str, Any],
+        reason: str | None,
+        event_kind: str,
+        expected_version: int | None = None,
+    ) -> None:
+        from_state = task.state
+        changes: dict[str, Any] = {"state": to_state}
+        if values:
+            changes["data"] = {**task.data, **values}
+        if kind.is_final(to_state):
+            changes.update(is_open=False, closed_at=now, next_reminder_at=None)
+        expected = task.version if expected_version is None else expected_version
+        self._cas_task(session, task, expected, changes, now)
+        self._event(
+            session,
+            task.activity_id,
+            task.id,
+            actor,
+            now,
+            event_kind,
+            trigger,
+            from_state,
+            to_state,
+            values,
+            reason,
+        )
+
+    def _cas_task(
+        self, session: Session, task: Task, expected: int, changes: dict[str, Any], now: datetime
+    ) -> None:
+        table = Task.__table__  # type: ignore[attr-defined]
+        result = session.execute(
+            sa.update(table)
+            .where(table.c.id == task.id, table.c.version == expected)
+            .values(**changes, version=expected + 1, updated_at=now)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentUpdate(
+                f"task {task.id} was changed by someone else (expected version {expected}, "
+                f"now {task.version}); nothing was written, reload and try again"
+            )
+        if task in session:
+            session.expunge(task)
+        for key, value in changes.items():
+            setattr(task, key, value)
+        task.version = expected + 1
+        task.updated_at = now
+
+    def _bump_activity(self, session: Session, activity: Activity, now: datetime) -> None:
+        """Record that the activity changed (tasks added) so concurrent edits notice."""
+        self._cas_activity(
+            session,
+            activity,
+            activity.version,
+            activity.state,
+            activity.data,
+            now,
+            activity.closed_at,
+        )
+
+    def _activity_effect(
+        self,
+        session: Session,
+        actor: Actor,
+        wf: Workflow,
+        activity: Activity,
+        effect: str,
+        tasks: Sequence[Task],
+        agencies: Sequence[Agency],
+        now: datetime,
+        reason: str | None,
+        outcome: Outcome,
+    ) -> None:
+        if effect == "withdraw_open_tasks":
+            for task in tasks:
+                if task.is_open:
+                    kind = wf.tasks[task.kind]
+                    assert kind.withdrawn_state is not None
+                    self._move_task(
+                        session,
+                        actor,
+                        now,
+                        task,
+                        kind,
+                        "withdraw",
+                        kind.withdrawn_state,
+                        {},
+                        reason,
+                        "task_withdrawn",
+                    )
+        elif effect == "spawn_action_plan":
+            plan_wf = self.registry.get("action_plan")
+            child = self._insert_activity(
+                session,
+                actor,
+                plan_wf,
+                f"Action plan: {activity.title}"[:300],
+                agencies,
+                {},
+                now,
+                activity.id,
+            )
+            self._event(
+                session,
+                child.id or 0,
+                None,
+                actor,
+                now,
+                "opened",
+                None,
+                None,
+                child.state,
+                {"spawned_from": activity.ref},
+                None,
+            )
+            self._event(
+                session,
+                activity.id or 0,
+                None,
+                actor,
+                now,
+                "spawned",
+                None,
+                None,
+                None,
+                {"action_plan": child.ref},
+                None,
+            )
+            outcome.spawned.append(child)
+        else:  # pragma: no cover - validated at load
+            raise ValueError(effect)
+
+    def _task_effect(
+        self,
+        session: Session,
+        actor: Actor,
+        kind: TaskKind,
+        activity: Activity,
+        task: Task,
+        effect: str,
+        now: datetime,
+        reason: str | None,
+    ) -> None:
+        if effect == "reprogramme":
+            raw = task.data.get("new_target_date")
+            if raw in (None, ""):
+                raise InvalidInput(
+                    f"task {task.id}: no new_target_date requested to reprogramme to"
+                )
+            new_on = self._as_moment(raw, "new_target_date")
+            new_date = self.calendar.local_date(new_on)
+            due = Due(at=self.calendar.end_of_day(new_date), on=new_date, all_day=True)
+            changes = {"due_at": due.at, "due_on": due.on, "deadline_status": "running"}
+            old = task.due_on
+            self._cas_task(session, task, task.version, changes, now)
+            self._event(
+                session,
+                activity.id or 0,
+                task.id,
+                actor,
+                now,
+                "deadline_reprogrammed",
+                None,
+                task.state,
+                task.state,
+                {
+                    "from": _iso(old),
+                    "to": due.on.isoformat(),
+                    "original": _iso(task.original_due_on),
+                },
+                reason,
+            )
+        else:  # pragma: no cover - validated at load
+            raise ValueError(effect)
+
+    def _plan_notifications(
+        self,
+        notify: Sequence[Notify],
+        activity: Activity,
+        outcome: Outcome,
+        agencies: Sequence[Agency],
+        task: Task | None = None,
+    ) -> None:
+        """Work out who each declared notification is for, one entry per recipient."""
+        assert activity.id is not None
+        for n in notify:
+            if n.to in ("agency", "agency_manager"):
+                targets = [task] if task is not None else outcome.created_tasks
+                for t in targets:
+                    if t is not None and t.agency_id is not None:
+                        outcome.notifications.append(
+                            PlannedNotification(n.template, n.to, activity.id, t.id, t.agency_id)
+                        )
+            elif n.to == "activity_agencies":
+                for a in agencies:
+                    outcome.notifications.append(
+                        PlannedNotification(
+                            n.template, n.to, activity.id, task.id if task else None, a.id
+                        )
+                    )
+            else:
+                outcome.notifications.append(
+                    PlannedNotification(n.template, n.to, activity.id, task.id if task else None)
+                )
+
+    def _event(
+        self,
+        session: Session,
+        activity_id: int | None,
+        task_id: int | None,
+        actor: Actor,
+        now: datetime,
+        kind: str,
+        trigger: str | None,
+        from_state: str | None,
+        to_state: str | None,
+        inputs: Mapping[str, Any],
+        reason: str | None,
+    ) -> None:
+        table = Event.__table__  # type: ignore[attr-defined]
+        session.execute(
+            sa.insert(table).values(
+                activity_id=activity_id,
+                task_id=task_id,
+                at=now,
+                actor=actor.id,
+                actor_role=actor.role,
+                kind=kind,
+                trigger=trigger,
+                from_state=from_state,
+                to_state=to_state,
+                inputs=_jsonable(inputs),
+                reason=reason,
+            )
+        )
+
+
+def _clean_reason(reason: str | None, t: TransitionDef, trigger: str) -> str | None:
+    reason = (reason or "").strip() or None
+    if t.reason_required and reason is None:
+        raise InvalidInput(f"'{trigger}' needs a reason (--reason)")
+    return reason
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d is not None else None
+
+
+def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(json.dumps(dict(values), default=str))
+    return out
+
+
+__all__ = ["Actor", "Outcome", "PlannedNotification", "Service"]
