@@ -23,6 +23,7 @@ from .calendar import Due, WorkingCalendar, compute_due, shift_for_pause
 from .clock import Clock
 from .db import Database
 from .definitions import Notify, Registry, TaskKind, TransitionDef, Workflow
+from .directory import AgencyRecord, check_record, normalise_email
 from .errors import (
     ConcurrentUpdate,
     GuardFailed,
@@ -73,6 +74,26 @@ class PlannedNotification:
     activity_id: int
     task_id: int | None = None
     agency_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which tasks to list. ``None`` means any."""
+
+    agency: str | None = None
+    state: str | None = None
+    activity: str | None = None
+    kind: str | None = None
+    overdue: bool = False
+    due_before: date | None = None
+    include_closed: bool = False
+    limit: int = 500
 
 
 @dataclass
@@ -135,6 +156,160 @@ class Service:
         assert row.id is not None
         self._definitions.setdefault(row.id, wf)
         return row.id
+
+    # ------------------------------------------------------------------ directory
+    def import_agencies(self, actor: Actor, records: Sequence[AgencyRecord]) -> ImportResult:
+        """Create or update agencies by code, all in one transaction."""
+        if not actor.may(("admin", "coordinator", "system")):
+            raise PermissionDenied(f"{actor.role} {actor.id} may not change the directory")
+        checked: list[AgencyRecord] = []
+        for i, record in enumerate(records, start=1):
+            try:
+                checked.append(check_record(record))
+            except ValueError as exc:
+                raise InvalidInput(f"agency {i} ({record.code}): {exc}; nothing imported") from None
+        created = updated = 0
+        with self.db.write() as session:
+            existing = {a.code: a for a in session.exec(select(Agency))}
+            by_name = {a.name.lower(): a for a in existing.values()}
+            for record in checked:
+                other = by_name.get(record.name.lower())
+                if other is not None and other.code != record.code:
+                    raise InvalidInput(
+                        f"agency {record.code}: duplicate name {record.name!r}, already used by "
+                        f"{other.code}; nothing imported"
+                    )
+                row = existing.get(record.code)
+                if row is None:
+                    row = Agency(**record.__dict__)
+                    session.add(row)
+                    existing[record.code] = row
+                    created += 1
+                else:
+                    for key, value in record.__dict__.items():
+                        setattr(row, key, value)
+                    row.active = True
+                    updated += 1
+                by_name[record.name.lower()] = row
+            session.flush()
+        return ImportResult(created=created, updated=updated)
+
+    def add_staff(self, actor: Actor, name: str, email: str, role: str) -> Staff:
+        """Add a coordinator, manager or admin (or update the one with that email)."""
+        if not actor.may(("admin", "system")):
+            raise PermissionDenied(f"{actor.role} {actor.id} may not change staff")
+        if role not in STAFF_ROLES:
+            raise InvalidInput(f"unknown staff role {role!r} (allowed: {', '.join(STAFF_ROLES)})")
+        if not name.strip():
+            raise InvalidInput("staff need a name")
+        try:
+            address = normalise_email(email)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        with self.db.write() as session:
+            row = session.exec(select(Staff).where(Staff.email == address)).first()
+            if row is None:
+                row = Staff(name=name.strip(), email=address, role=role)
+                session.add(row)
+            else:
+                row.name, row.role, row.active = name.strip(), role, True
+            session.flush()
+            return row
+
+    def resolve_actor(self, email: str) -> Actor:
+        """The staff member, or the agency whose lead or deputy has this email."""
+        address = email.strip().lower()
+        if address == "system":
+            return Actor.system()
+        with self.db.read() as session:
+            staff = session.exec(select(Staff).where(Staff.email == address)).first()
+            if staff is not None:
+                if not staff.active:
+                    raise PermissionDenied(f"{address} is no longer active")
+                return Actor(id=staff.email, role=staff.role, name=staff.name)
+            agency = session.exec(
+                select(Agency).where(
+                    sa.or_(col(Agency.lead_email) == address, col(Agency.deputy_email) == address)
+                )
+            ).first()
+            if agency is not None and agency.active:
+                return Actor(id=address, role="agency", agency_id=agency.id, name=agency.name)
+        raise NotFound(f"{address} is neither staff nor an agency contact (see: sef staff list)")
+
+    # ------------------------------------------------------------------ reading
+    def get_activity(self, ref: str) -> tuple[Activity, Workflow, list[Agency], list[Task]]:
+        with self.db.read() as session:
+            activity = self._activity(session, ref)
+            assert activity.id is not None
+            return (
+                activity,
+                self.workflow_for(session, activity),
+                self._activity_agencies(session, activity.id),
+                self._tasks_of(session, activity.id),
+            )
+
+    def list_activities(
+        self, workflow: str | None = None, state: str | None = None, include_closed: bool = True
+    ) -> list[Activity]:
+        with self.db.read() as session:
+            q = select(Activity).order_by(col(Activity.opened_at).desc(), col(Activity.id).desc())
+            if workflow:
+                q = q.where(Activity.workflow == workflow)
+            if state:
+                q = q.where(Activity.state == state)
+            if not include_closed:
+                q = q.where(col(Activity.closed_at).is_(None))
+            return list(session.exec(q).all())
+
+    def list_tasks(self, f: TaskFilter) -> list[tuple[Task, Activity, Agency | None]]:
+        now = self.clock.now()
+        with self.db.read() as session:
+            q = (
+                select(Task, Activity, Agency)
+                .join(Activity, col(Activity.id) == col(Task.activity_id))
+                .join(Agency, col(Agency.id) == col(Task.agency_id), isouter=True)
+            )
+            if not f.include_closed:
+                q = q.where(col(Task.is_open).is_(True))
+            if f.agency:
+                q = q.where(Agency.code == f.agency.upper())
+            if f.state:
+                q = q.where(Task.state == f.state)
+            if f.kind:
+                q = q.where(Task.kind == f.kind)
+            if f.activity:
+                q = q.where(Activity.ref == f.activity.upper())
+            if f.overdue:
+                q = q.where(
+                    col(Task.is_open).is_(True),
+                    Task.deadline_status == "running",
+                    col(Task.due_at) <= now,
+                )
+            if f.due_before is not None:
+                q = q.where(col(Task.due_on) < f.due_before, Task.deadline_status != "waived")
+            q = q.order_by(col(Task.due_at).is_(None), col(Task.due_at), col(Task.id)).limit(
+                f.limit
+            )
+            return [(t, a, g) for t, a, g in session.exec(q).all()]
+
+    def timeline(self, ref: str) -> list[Event]:
+        with self.db.read() as session:
+            activity = self._activity(session, ref)
+            return list(
+                session.exec(
+                    select(Event).where(Event.activity_id == activity.id).order_by(col(Event.id))
+                ).all()
+            )
+
+    def list_agencies(self) -> list[Agency]:
+        with self.db.read() as session:
+            return list(session.exec(select(Agency).order_by(col(Agency.code))).all())
+
+    def list_staff(self) -> list[Staff]:
+        with self.db.read() as session:
+            return list(
+                session.exec(select(Staff).order_by(col(Staff.role), col(Staff.email))).all()
+            )
 
     # ------------------------------------------------------------------ activities
     def open_activity(
@@ -366,9 +541,9 @@ class Service:
             wf = self.workflow_for(session, activity)
             kind = wf.tasks[task.kind]
             where = f"task {task.id} ({task.kind}) of {activity.ref}"
+            self._check_agency_scope(actor, task, where)
             t = self._transition(kind, task.state, trigger, where)
             self._check_role(actor, t, f"'{trigger}' on {where}")
-            self._check_agency_scope(actor, task, where)
             values = coerce_inputs(t.inputs, inputs or {}, f"'{trigger}' on {where}")
             reason = _clean_reason(reason, t, trigger)
             if t.guards:
@@ -1022,4 +1197,4 @@ def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["Actor", "Outcome", "PlannedNotification", "Service"]
+__all__ = ["Actor", "ImportResult", "Outcome", "PlannedNotification", "Service", "TaskFilter"]

@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
-import sef_workflow.models  # noqa: F401  (registers the tables)
+from sef_workflow.models import UTCDateTime  # registers the tables too
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -32,6 +32,8 @@ def run_migrations_online() -> None:
 
 def _render_item(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[False]:
     """Render SQLModel's AutoString as a plain String, so migrations need no sqlmodel."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
     if type_ == "type" and isinstance(obj, AutoString):
         return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
     return False

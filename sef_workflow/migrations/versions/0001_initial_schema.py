@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:07:34.773185
+Create Date: 2026-11-25 18:09:19.085214
 """
 
 from __future__ import annotations
