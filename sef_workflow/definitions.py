@@ -74,6 +74,9 @@ class StateDef:
     name: str
     title: str
     final: bool
+    #: task states only: the owner has answered, so the deadline counts as met and
+    #: reminders stop (until a transition takes the task back to a state that is not)
+    answered: bool = False
 
 
 @dataclass(frozen=True)
@@ -489,7 +492,7 @@ def _inputs(r: _Reader, raw: Any, key: str) -> tuple[InputSpec, ...]:
     return tuple(out)
 
 
-def _states(r: _Reader, raw: Any, key: str) -> dict[str, StateDef]:
+def _states(r: _Reader, raw: Any, key: str, *, task_level: bool = False) -> dict[str, StateDef]:
     table = r.table(raw, key)
     if not table:
         raise r.fail(key, "must define at least one state")
@@ -498,9 +501,12 @@ def _states(r: _Reader, raw: Any, key: str) -> dict[str, StateDef]:
         skey = f"{key}.{sname}"
         r.ident(sname, skey)
         spec = r.table(sraw, skey)
-        r.only(spec, skey, ("title", "final"))
+        r.only(spec, skey, ("title", "final", "answered") if task_level else ("title", "final"))
         states[sname] = StateDef(
-            name=sname, title=r.str_(spec, skey, "title"), final=r.bool_(spec, skey, "final", False)
+            name=sname,
+            title=r.str_(spec, skey, "title"),
+            final=r.bool_(spec, skey, "final", False),
+            answered=r.bool_(spec, skey, "answered", False),
         )
     if not any(s.final for s in states.values()):
         raise r.fail(key, "no state is final: an activity could never close")
@@ -689,7 +695,7 @@ def _task_kind(
     assignee = t.get("assignee")
     if assignee not in ASSIGNEES:
         raise r.fail(f"{key}.assignee", f"must be one of {', '.join(ASSIGNEES)}")
-    states = _states(r, t.get("states"), f"{key}.states")
+    states = _states(r, t.get("states"), f"{key}.states", task_level=True)
     initial = r.str_(t, key, "initial")
     if initial not in states:
         raise r.fail(f"{key}.initial", f"unknown state '{initial}' (states: {', '.join(states)})")

@@ -292,6 +292,10 @@ class Service:
             )
             return [(t, a, g) for t, a, g in session.exec(q).all()]
 
+    def get_task(self, task_id: int) -> tuple[Task, Activity]:
+        with self.db.read() as session:
+            return self._task(session, task_id)
+
     def timeline(self, ref: str) -> list[Event]:
         with self.db.read() as session:
             activity = self._activity(session, ref)
@@ -685,7 +689,7 @@ class Service:
             inputs: dict[str, Any] = {"approver": approver_id}
             if action == "extend":
                 assert new_due is not None
-                if status not in ("running", "paused"):
+                if status not in ("running", "paused", "met"):
                     raise TransitionNotAllowed(f"{where}: deadline is {status}; cannot extend")
                 if task.due_all_day:
                     due = Due(at=self.calendar.end_of_day(new_due), on=new_due, all_day=True)
@@ -955,6 +959,11 @@ class Service:
             changes["data"] = {**task.data, **values}
         if kind.is_final(to_state):
             changes.update(is_open=False, closed_at=now, next_reminder_at=None)
+        answered = kind.states[to_state].answered or kind.is_final(to_state)
+        if task.deadline_status == "running" and answered:
+            changes.update(deadline_status="met", next_reminder_at=None)
+        elif task.deadline_status == "met" and not answered:
+            changes["deadline_status"] = "running"
         expected = task.version if expected_version is None else expected_version
         self._cas_task(session, task, expected, changes, now)
         self._event(

@@ -1,0 +1,61 @@
+"""Wiring: settings to database, calendar, workflow registry, clock and service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .calendar import WorkingCalendar
+from .clock import Clock, SystemClock
+from .config import LoadedSettings, load_settings
+from .db import Database
+from .definitions import Registry
+from .errors import ConfigError
+from .service import Service
+
+
+@dataclass
+class App:
+    settings: LoadedSettings
+    db: Database
+    registry: Registry
+    calendar: WorkingCalendar
+    service: Service
+
+
+def build_calendar(loaded: LoadedSettings) -> WorkingCalendar:
+    cal = loaded.settings.calendar
+    try:
+        tz = ZoneInfo(cal.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{loaded.source}: key 'calendar.timezone': unknown time zone {cal.timezone!r} "
+            "(allowed: an IANA name such as Europe/London)"
+        ) from None
+    try:
+        return WorkingCalendar(cal.country, cal.subdiv or None, cal.closure_days, tz=tz)
+    except (NotImplementedError, KeyError, ValueError) as exc:
+        raise ConfigError(
+            f"{loaded.source}: key 'calendar.country'/'calendar.subdiv': "
+            f"{cal.country}/{cal.subdiv} is not known to the holidays package ({exc})"
+        ) from None
+
+
+def build_registry(loaded: LoadedSettings) -> Registry:
+    return Registry(
+        loaded.workflows_dir(),
+        loaded.settings.workflow_parameters,
+        config_origin=str(loaded.source),
+    )
+
+
+def build(loaded: LoadedSettings | None = None, clock: Clock | None = None) -> App:
+    loaded = loaded or load_settings()
+    db_settings = loaded.settings.database
+    db = Database(
+        loaded.database_url(), echo=db_settings.echo, busy_timeout_ms=db_settings.busy_timeout_ms
+    )
+    registry = build_registry(loaded)
+    calendar = build_calendar(loaded)
+    service = Service(db, registry, calendar, clock or SystemClock())
+    return App(settings=loaded, db=db, registry=registry, calendar=calendar, service=service)

@@ -1,0 +1,664 @@
+"""The ``sef`` command line: coordinators run activities from here.
+
+Exit codes: 0 done; 1 unexpected error; 2 bad usage; 3 configuration error; 4 not found;
+5 trigger not allowed in this state (or a guard refused); 6 someone else changed the record
+first; 7 permission denied; 8 invalid input; 9 invalid workflow definition.
+
+Heavy modules are imported inside the commands so that ``sef --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from .app import App
+    from .service import Actor, Service
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done, 1 unexpected error, 2 bad usage, 3 configuration error, 4 not found, "
+    "5 not allowed in this state, 6 changed by someone else, 7 permission denied, "
+    "8 invalid input, 9 invalid workflow definition."
+)
+
+
+class Context:
+    def __init__(self, config: str | None, actor: str | None) -> None:
+        self.config = config
+        self.actor_email = actor
+        self._app: App | None = None
+        self._checked = False
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            from .app import build
+            from .config import load_settings
+
+            self._app = build(load_settings(self.config))
+        return self._app
+
+    @property
+    def service(self) -> Service:
+        """The service, once the database schema is known to be current."""
+        app = self.app
+        if not self._checked:
+            from .errors import ConfigError
+
+            current, head = app.db.current_revision(), app.db.head_revision()
+            if current != head:
+                where = app.db.url.split("@")[-1]
+                raise ConfigError(
+                    f"database {where} is at schema {current or '(empty)'}, the code needs "
+                    f"{head}: run 'sef db upgrade' (or 'sef demo' for the demo partnership)"
+                )
+            self._checked = True
+        return app.service
+
+    def actor(self) -> Actor:
+        if not self.actor_email:
+            raise click.UsageError(
+                "say who is acting: --as EMAIL (a staff member or agency contact), or set SEF_ACTOR"
+            )
+        return self.app.service.resolve_actor(self.actor_email)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    from .errors import SefError
+
+    try:
+        yield
+    except SefError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+class _Group(click.Group):
+    """Turns every SefError into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _errors():
+            return super().invoke(ctx)
+
+
+def _parse_inputs(pairs: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r}: expected NAME=VALUE", param_hint="--input")
+        out[key.strip()] = value
+    return out
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> None:
+    if not rows:
+        click.echo("(none)")
+        return
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    click.echo(fmt.format(*header).rstrip())
+    for row in rows:
+        click.echo(fmt.format(*[str(x) for x in row]).rstrip())
+
+
+@click.group(cls=_Group, epilog=EXIT_CODES_HELP)
+@click.option(
+    "--config",
+    "config",
+    envvar="SEF_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Settings file (default: config.toml at the project root; env SEF_CONFIG).",
+)
+@click.option(
+    "--as",
+    "actor",
+    envvar="SEF_ACTOR",
+    metavar="EMAIL",
+    help="Who is acting: a staff member's or agency contact's email (env SEF_ACTOR).",
+)
+@click.version_option(package_name="sef-workflow", prog_name="sef")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, actor: str | None) -> None:
+    """sef-workflow: run a Safeguarding Children Partnership's quality-assurance activities.
+
+    Open activities (audits, practice reviews, Section 11 cycles, action plans, report
+    requests), move them through their lifecycle, and see every agency's task with its
+    deadline in working days.
+    """
+    ctx.obj = Context(config, actor)
+
+
+# --------------------------------------------------------------------------------- db
+@main.group()
+def db() -> None:
+    """Create or upgrade the database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@pass_ctx
+def db_upgrade(c: Context, revision: str) -> None:
+    """Create the schema, or upgrade it to the latest migration."""
+    app = c.app
+    before = app.db.current_revision()
+    app.db.upgrade(revision)
+    after = app.db.current_revision()
+    where = app.db.url.split("@")[-1]
+    click.echo(f"database {where}: {before or 'empty'} -> {after}")
+
+
+@db.command("current")
+@pass_ctx
+def db_current(c: Context) -> None:
+    """Show the schema revision of the database and of the code."""
+    app = c.app
+    current, head = app.db.current_revision(), app.db.head_revision()
+    state = "up to date" if current == head else "needs: sef db upgrade"
+    click.echo(f"database: {current or 'empty'}; code: {head} ({state})")
+
+
+# --------------------------------------------------------------------------------- config
+@main.group("config")
+def config_group() -> None:
+    """Check and show the settings in force."""
+
+
+@config_group.command("check")
+@pass_ctx
+def config_check(c: Context) -> None:
+    """Load the settings and the workflows and say whether all is well."""
+    app = c.app
+    workflows = app.registry.current()
+    click.echo(f"{app.settings.source}: ok ({len(workflows)} workflows)")
+
+
+@config_group.command("show")
+@pass_ctx
+def config_show(c: Context) -> None:
+    """Print every setting in force (secrets masked)."""
+    from .config import SECRETS
+
+    settings = c.app.settings.settings
+    for section, values in settings.model_dump().items():
+        click.echo(f"[{section}]")
+        for key, value in values.items():
+            shown = "***" if (section, key) in SECRETS and value else repr(value)
+            click.echo(f"{key} = {shown}")
+
+
+# --------------------------------------------------------------------------------- agencies
+@main.group()
+def agencies() -> None:
+    """The partner agencies and their contacts."""
+
+
+@agencies.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_ctx
+def agencies_import(c: Context, file: Path) -> None:
+    """Import agencies from a CSV file; all rows or none.
+
+    Columns: code, name, sector, lead_name, lead_email, deputy_name, deputy_email,
+    manager_name, manager_email. An existing code is updated.
+    """
+    from .directory import parse_agencies_csv
+    from .service import Actor
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        from .errors import InvalidInput
+
+        raise InvalidInput(f"{file}: not UTF-8 text; save the CSV as UTF-8") from None
+    records = parse_agencies_csv(text, str(file))
+    actor = c.actor() if c.actor_email else Actor.system()
+    result = c.service.import_agencies(actor, records)
+    click.echo(f"{file}: {result.created} agencies added, {result.updated} updated")
+
+
+@agencies.command("list")
+@pass_ctx
+def agencies_list(c: Context) -> None:
+    """List agencies with their lead, deputy and senior manager."""
+    rows = [
+        (
+            a.code,
+            a.name,
+            a.sector,
+            a.lead_email,
+            a.deputy_email or "-",
+            a.manager_email or "-",
+            "" if a.active else "inactive",
+        )
+        for a in c.service.list_agencies()
+    ]
+    _table(rows, ("CODE", "NAME", "SECTOR", "LEAD", "DEPUTY", "SENIOR MANAGER", ""))
+
+
+# --------------------------------------------------------------------------------- staff
+@main.group()
+def staff() -> None:
+    """Coordinators, managers and admins of the business unit."""
+
+
+@staff.command("add")
+@click.option("--name", required=True, help="Full name.")
+@click.option("--email", required=True, help="Email address (their sign-in).")
+@click.option(
+    "--role", required=True, type=click.Choice(["coordinator", "manager", "admin"]), help="Role."
+)
+@pass_ctx
+def staff_add(c: Context, name: str, email: str, role: str) -> None:
+    """Add a member of staff (or change the role of an existing one)."""
+    from .service import Actor
+
+    actor = c.actor() if c.actor_email else Actor.system()
+    row = c.service.add_staff(actor, name, email, role)
+    click.echo(f"{row.email}: {row.role}")
+
+
+@staff.command("list")
+@pass_ctx
+def staff_list(c: Context) -> None:
+    """List staff and their roles."""
+    rows = [
+        (s.email, s.name, s.role, "" if s.active else "inactive") for s in c.service.list_staff()
+    ]
+    _table(rows, ("EMAIL", "NAME", "ROLE", ""))
+
+
+# --------------------------------------------------------------------------------- workflows
+@main.group()
+def workflows() -> None:
+    """The workflow definitions in workflows/*.toml."""
+
+
+@workflows.command("check")
+@pass_ctx
+def workflows_check(c: Context) -> None:
+    """Validate every workflow file; the first problem is named with file and key."""
+    for wf in c.app.registry.current().values():
+        click.echo(
+            f"{wf.name}: ok ({len(wf.states)} states, {len(wf.transitions)} transitions, "
+            f"{len(wf.tasks)} task kinds, version {wf.version})"
+        )
+
+
+@workflows.command("show")
+@click.argument("name")
+@click.option("--mermaid", "mermaid_only", is_flag=True, help="Print only the Mermaid diagram.")
+@pass_ctx
+def workflows_show(c: Context, name: str, mermaid_only: bool) -> None:
+    """Show a workflow's states, transitions, task kinds and a Mermaid stateDiagram-v2."""
+    wf = c.app.registry.get(name)
+    if mermaid_only:
+        click.echo(wf.mermaid())
+        return
+    click.echo(
+        f"{wf.title} ({wf.name}, reference {wf.reference_prefix}-YYYY-NNN, version {wf.version})"
+    )
+    if wf.description:
+        click.echo(wf.description)
+    click.echo("\nStates:")
+    for s in wf.states.values():
+        marks = " (start)" if s.name == wf.initial else ""
+        marks += " (final)" if s.final else ""
+        click.echo(f"  {s.name:<24} {s.title}{marks}")
+    click.echo("\nTransitions:")
+    for t in wf.transitions:
+        extra = []
+        if t.guards:
+            extra.append("guards " + ", ".join(t.guards))
+        if t.inputs:
+            extra.append(
+                "inputs " + ", ".join(i.name + ("" if i.required else "?") for i in t.inputs)
+            )
+        if t.creates:
+            extra.append("creates " + ", ".join(t.creates))
+        if t.notify:
+            extra.append("notifies " + ", ".join(f"{n.template}->{n.to}" for n in t.notify))
+        dest = "(stays)" if t.dest == "=" else t.dest
+        click.echo(f"  {t.trigger:<24} {'|'.join(t.sources)} -> {dest}  [{', '.join(t.roles)}]")
+        for e in extra:
+            click.echo(f"  {'':<24}   {e}")
+    if wf.tasks:
+        click.echo("\nTask kinds:")
+        for k in wf.tasks.values():
+            deadline = "no deadline"
+            if k.deadline:
+                d = k.deadline
+                deadline = f"{d.amount} {d.unit.replace('_', ' ')} {d.direction} {d.basis}" + (
+                    "" if d.waivable else ", not waivable"
+                )
+            click.echo(f"  {k.name:<24} {k.title} ({k.assignee}; {deadline})")
+    click.echo("\n```mermaid")
+    click.echo(wf.mermaid())
+    click.echo("```")
+
+
+# --------------------------------------------------------------------------------- activity
+@main.group()
+def activity() -> None:
+    """Open, list, show and move activities."""
+
+
+@activity.command("open")
+@click.argument("workflow")
+@click.option("--title", required=True, help="A title with no child or family details.")
+@click.option(
+    "--agency",
+    "agency_codes",
+    multiple=True,
+    metavar="CODE",
+    help="An agency taking part (repeat for each).",
+)
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="An input the workflow asks for when opening (repeat).",
+)
+@click.option("--parent", metavar="REF", help="The activity this one follows from.")
+@pass_ctx
+def activity_open(
+    c: Context,
+    workflow: str,
+    title: str,
+    agency_codes: tuple[str, ...],
+    inputs: tuple[str, ...],
+    parent: str | None,
+) -> None:
+    """Open a new activity of WORKFLOW (see: sef workflows check)."""
+    out = c.service.open_activity(
+        c.actor(), workflow, title, list(agency_codes), _parse_inputs(inputs), parent
+    )
+    click.echo(f"{out.activity.ref} opened: {out.activity.title} [{out.activity.state}]")
+    _print_created(c, out.created_tasks)
+
+
+def _print_created(c: Context, tasks: Sequence[Any]) -> None:
+    from .calendar import format_date
+
+    for t in tasks:
+        due = f", due {format_date(t.due_on)}" if t.due_on else ""
+        click.echo(f"  task {t.id}: {t.title}{due}")
+
+
+@activity.command("list")
+@click.option("--workflow", help="Only this workflow.")
+@click.option("--state", help="Only activities in this state.")
+@click.option("--open", "open_only", is_flag=True, help="Only activities not yet closed.")
+@pass_ctx
+def activity_list(c: Context, workflow: str | None, state: str | None, open_only: bool) -> None:
+    """List activities, newest first."""
+    from .calendar import format_date
+
+    rows = [
+        (
+            a.ref,
+            a.workflow,
+            a.state,
+            a.title[:50],
+            format_date(c.app.calendar.local_date(a.opened_at)),
+        )
+        for a in c.service.list_activities(workflow, state, include_closed=not open_only)
+    ]
+    _table(rows, ("REF", "WORKFLOW", "STATE", "TITLE", "OPENED"))
+
+
+@activity.command("show")
+@click.argument("ref")
+@pass_ctx
+def activity_show(c: Context, ref: str) -> None:
+    """Show an activity: state, allowed triggers, tasks with deadlines, and the timeline."""
+    from .views import describe_task_deadline, event_line
+
+    service, cal = c.service, c.app.calendar
+    act, wf, agencies_, tasks = service.get_activity(ref)
+    now = service.clock.now()
+    state = wf.states[act.state]
+    click.echo(f"{act.ref}  {act.title}")
+    click.echo(f"  {wf.title}; state: {state.title} ({act.state}); version {act.version}")
+    if agencies_:
+        click.echo(f"  agencies: {', '.join(a.code for a in agencies_)}")
+    for key, value in act.data.items():
+        click.echo(f"  {key}: {value}")
+    allowed = wf.allowed_triggers(act.state)
+    click.echo(f"  allowed now: {', '.join(allowed) if allowed else 'nothing (closed)'}")
+    click.echo("\nTasks:")
+    rows = [(str(t.id), t.title[:60], t.state, describe_task_deadline(t, now, cal)) for t in tasks]
+    _table(rows, ("ID", "TASK", "STATE", "DEADLINE"))
+    click.echo("\nTimeline:")
+    task_titles = {t.id: t.title for t in tasks}
+    for e in service.timeline(ref):
+        click.echo("  " + event_line(e, cal, task_titles))
+
+
+@activity.command("fire")
+@click.argument("ref")
+@click.argument("trigger")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=VALUE", help="Input (repeat).")
+@click.option("--reason", help="Why (recorded in the trail; some triggers require it).")
+@click.option(
+    "--expect-version", type=int, help="Refuse if the activity changed since this version."
+)
+@pass_ctx
+def activity_fire(
+    c: Context,
+    ref: str,
+    trigger: str,
+    inputs: tuple[str, ...],
+    reason: str | None,
+    expect_version: int | None,
+) -> None:
+    """Fire TRIGGER on activity REF."""
+    out = c.service.fire(c.actor(), ref, trigger, _parse_inputs(inputs), reason, expect_version)
+    click.echo(f"{out.activity.ref}: {out.from_state} -> {out.to_state} ({trigger})")
+    _print_created(c, out.created_tasks)
+    for child in out.spawned:
+        click.echo(f"  opened {child.ref}: {child.title}")
+
+
+@activity.command("add-task")
+@click.argument("ref")
+@click.argument("kind")
+@click.option("--agency", required=True, metavar="CODE", help="The agency that owns it.")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=VALUE", help="Input (repeat).")
+@pass_ctx
+def activity_add_task(
+    c: Context, ref: str, kind: str, agency: str, inputs: tuple[str, ...]
+) -> None:
+    """Add a task by hand, e.g. an action in an action plan."""
+    out = c.service.add_task(c.actor(), ref, kind, agency, _parse_inputs(inputs))
+    _print_created(c, out.created_tasks)
+
+
+# --------------------------------------------------------------------------------- task
+@main.group()
+def task() -> None:
+    """List tasks and move them; extend, pause, resume or waive their deadlines."""
+
+
+@task.command("list")
+@click.option("--agency", metavar="CODE", help="Only this agency's tasks.")
+@click.option("--state", help="Only tasks in this state.")
+@click.option("--activity", "activity_ref", metavar="REF", help="Only this activity's tasks.")
+@click.option("--kind", help="Only this task kind.")
+@click.option("--overdue", is_flag=True, help="Only tasks past their deadline.")
+@click.option(
+    "--due-before",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="Only tasks due before this date.",
+)
+@click.option("--all", "include_closed", is_flag=True, help="Include closed tasks.")
+@pass_ctx
+def task_list(
+    c: Context,
+    agency: str | None,
+    state: str | None,
+    activity_ref: str | None,
+    kind: str | None,
+    overdue: bool,
+    due_before: Any,
+    include_closed: bool,
+) -> None:
+    """List open tasks, soonest deadline first."""
+    from .service import TaskFilter
+    from .views import describe_task_deadline
+
+    f = TaskFilter(
+        agency=agency,
+        state=state,
+        activity=activity_ref,
+        kind=kind,
+        overdue=overdue,
+        due_before=due_before.date() if due_before else None,
+        include_closed=include_closed,
+    )
+    now = c.service.clock.now()
+    rows = [
+        (
+            str(t.id),
+            a.ref,
+            g.code if g else "BU",
+            t.kind,
+            t.state,
+            describe_task_deadline(t, now, c.app.calendar),
+        )
+        for t, a, g in c.service.list_tasks(f)
+    ]
+    _table(rows, ("ID", "ACTIVITY", "AGENCY", "KIND", "STATE", "DEADLINE"))
+
+
+@task.command("fire")
+@click.argument("task_id", type=int)
+@click.argument("trigger")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=VALUE", help="Input (repeat).")
+@click.option("--reason", help="Why (recorded in the trail; some triggers require it).")
+@click.option("--expect-version", type=int, help="Refuse if the task changed since this version.")
+@pass_ctx
+def task_fire(
+    c: Context,
+    task_id: int,
+    trigger: str,
+    inputs: tuple[str, ...],
+    reason: str | None,
+    expect_version: int | None,
+) -> None:
+    """Fire TRIGGER on task TASK_ID (submit a return, accept it, update an action...)."""
+    out = c.service.fire_task(
+        c.actor(), task_id, trigger, _parse_inputs(inputs), reason, expect_version
+    )
+    click.echo(f"task {task_id} of {out.activity.ref}: {out.from_state} -> {out.to_state}")
+
+
+@task.command("extend")
+@click.argument("task_id", type=int)
+@click.option(
+    "--to",
+    "to_date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="The new due date.",
+)
+@click.option("--by", "by_days", type=int, metavar="N", help="Working days to add.")
+@click.option("--reason", required=True, help="Why the deadline moves.")
+@click.option("--approver", metavar="EMAIL", help="Who approved it (default: you).")
+@pass_ctx
+def task_extend(
+    c: Context, task_id: int, to_date: Any, by_days: int | None, reason: str, approver: str | None
+) -> None:
+    """Extend a task's deadline to a date or by N working days; the original is kept."""
+    service = c.service
+    if (to_date is None) == (by_days is None):
+        raise click.UsageError("give exactly one of --to DATE or --by N")
+    new_due: date
+    if to_date is not None:
+        new_due = to_date.date()
+    else:
+        current = _task_due(c, task_id)
+        new_due = c.app.calendar.add_working_days(current, by_days or 0)
+    out = service.extend_deadline(c.actor(), task_id, new_due, reason, approver)
+    _print_deadline(c, out)
+
+
+def _task_due(c: Context, task_id: int) -> date:
+    from .errors import TransitionNotAllowed
+
+    t, _activity = c.service.get_task(task_id)
+    if t.due_on is None:
+        raise TransitionNotAllowed(f"task {task_id} has no deadline")
+    return t.due_on
+
+
+def _print_deadline(c: Context, out: Any) -> None:
+    from .views import describe_task_deadline
+
+    t = out.task
+    click.echo(
+        f"task {t.id} of {out.activity.ref}: "
+        f"{describe_task_deadline(t, c.service.clock.now(), c.app.calendar)}"
+    )
+
+
+@task.command("pause")
+@click.argument("task_id", type=int)
+@click.option("--reason", required=True, help="Why the clock stops.")
+@pass_ctx
+def task_pause(c: Context, task_id: int, reason: str) -> None:
+    """Stop a task's clock (waiting on a partner, legal hold)."""
+    _print_deadline(c, c.service.pause_deadline(c.actor(), task_id, reason))
+
+
+@task.command("resume")
+@click.argument("task_id", type=int)
+@click.option("--reason", required=True, help="Why the clock restarts.")
+@pass_ctx
+def task_resume(c: Context, task_id: int, reason: str) -> None:
+    """Restart a paused clock; the deadline moves by the time spent paused."""
+    _print_deadline(c, c.service.resume_deadline(c.actor(), task_id, reason))
+
+
+@task.command("waive")
+@click.argument("task_id", type=int)
+@click.option("--reason", required=True, help="Why the deadline no longer applies.")
+@click.option("--approver", required=True, metavar="EMAIL", help="The manager who approved.")
+@pass_ctx
+def task_waive(c: Context, task_id: int, reason: str, approver: str) -> None:
+    """Waive a deadline where its rule allows (statutory notification deadlines never)."""
+    _print_deadline(c, c.service.waive_deadline(c.actor(), task_id, reason, approver))
+
+
+# --------------------------------------------------------------------------------- demo
+@main.command()
+@click.option("--reset", is_flag=True, help="Delete the existing data first (SQLite only).")
+@pass_ctx
+def demo(c: Context, reset: bool) -> None:
+    """Load a fictional partnership: a dozen agencies, staff, and activities in varied states."""
+    from .demo import load_demo
+
+    load_demo(c.app, reset=reset, echo=click.echo)
+
+
+def run() -> None:  # pragma: no cover - console entry point
+    main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

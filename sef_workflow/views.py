@@ -1,0 +1,78 @@
+"""Text for people: deadlines as "N working days left", events as timeline lines."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from .calendar import Due, WorkingCalendar, describe_remaining, format_date
+from .models import Event, Task
+
+
+def task_due(task: Task) -> Due | None:
+    if task.due_at is None or task.due_on is None:
+        return None
+    return Due(at=task.due_at, on=task.due_on, all_day=task.due_all_day)
+
+
+def describe_task_deadline(task: Task, now: datetime, cal: WorkingCalendar) -> str:
+    """E.g. "due Mon 2 Feb 2026 (3 working days left)", "paused", "waived", "-"."""
+    due = task_due(task)
+    if due is None or task.deadline_status == "none":
+        return "-"
+    when = format_date(due.on)
+    if not due.all_day:
+        when += " " + due.at.astimezone(cal.tz).strftime("%H:%M")
+    if not task.is_open:
+        return f"was due {when}"
+    if task.deadline_status == "paused":
+        return f"due {when} (paused)"
+    if task.deadline_status == "waived":
+        return f"was due {when} (waived)"
+    if task.deadline_status == "met":
+        return f"due {when} (answered)"
+    moved = ""
+    if task.original_due_on and task.original_due_on != task.due_on:
+        moved = f"; originally {format_date(task.original_due_on)}"
+    return f"due {when} ({describe_remaining(due, now, cal)}{moved})"
+
+
+_KIND_WORDS = {
+    "opened": "opened",
+    "transition": "fired",
+    "task_created": "created task",
+    "task_transition": "task",
+    "task_completed": "completed task",
+    "task_withdrawn": "withdrew task",
+    "deadline_extended": "extended deadline of",
+    "deadline_paused": "paused deadline of",
+    "deadline_resumed": "resumed deadline of",
+    "deadline_waived": "waived deadline of",
+    "deadline_reprogrammed": "reprogrammed",
+    "spawned": "opened linked",
+}
+
+
+def event_line(event: Event, cal: WorkingCalendar, task_titles: Mapping[int | None, str]) -> str:
+    """One line of the timeline: when, who, what, from -> to, inputs, why."""
+    at = event.at.astimezone(cal.tz).strftime("%a %d %b %Y %H:%M")
+    who = f"{event.actor} ({event.actor_role})"
+    what = _KIND_WORDS.get(event.kind, event.kind)
+    if event.task_id is not None:
+        what += f" {event.task_id} {task_titles.get(event.task_id, '')}".rstrip()
+    if event.trigger:
+        what += f" '{event.trigger}'"
+    if event.from_state and event.to_state and event.from_state != event.to_state:
+        what += f": {event.from_state} -> {event.to_state}"
+    elif event.to_state and event.kind in ("opened", "task_created"):
+        what += f" [{event.to_state}]"
+    details = ", ".join(f"{k}={v}" for k, v in event.inputs.items() if v not in (None, ""))
+    line = f"{at}  {who}  {what}"
+    if details:
+        line += f"  {{{details}}}"
+    if event.reason:
+        line += f"  reason: {event.reason}"
+    return line
+
+
+__all__ = ["describe_task_deadline", "event_line", "format_date", "task_due"]
