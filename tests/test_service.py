@@ -21,7 +21,10 @@ from .conftest import COORDINATOR, MANAGER
 
 def _open_audit(svc: Service) -> str:
     out = svc.open_activity(
-        COORDINATOR, "themed_audit", "Neglect themed audit (fictional)", ["POL", "ICB", "CSC"],
+        COORDINATOR,
+        "themed_audit",
+        "Neglect themed audit (fictional)",
+        ["POL", "ICB", "CSC"],
         {"theme": "Neglect"},
     )
     return out.activity.ref
@@ -58,7 +61,10 @@ def test_issue_creates_one_task_per_agency_with_working_day_deadline(partnership
 
 def test_not_allowed_names_state_and_allowed_triggers(partnership: Service) -> None:
     ref = _open_audit(partnership)
-    with pytest.raises(TransitionNotAllowed, match=r"cannot fire 'close' on MAA-2026-001 in state 'planning'; allowed: sample_cases, raise_concern, cancel"):
+    with pytest.raises(
+        TransitionNotAllowed,
+        match=r"cannot fire 'close' on MAA-2026-001 in state 'planning'; allowed: sample_cases, raise_concern, cancel",
+    ):
         partnership.fire(COORDINATOR, ref, "close")
     assert [e.kind for e in partnership.timeline(ref)] == ["opened"]
 
@@ -116,11 +122,17 @@ def test_roles_and_inputs_are_checked_and_nothing_changes(partnership: Service) 
 def test_stale_version_is_a_concurrency_error(partnership: Service) -> None:
     ref = _open_audit(partnership)
     activity, *_ = partnership.get_activity(ref)
-    partnership.fire(COORDINATOR, ref, "raise_concern", reason="Concern shared with MASH",
-                     expected_version=activity.version)
+    partnership.fire(
+        COORDINATOR,
+        ref,
+        "raise_concern",
+        reason="Concern shared with MASH",
+        expected_version=activity.version,
+    )
     with pytest.raises(ConcurrentUpdate, match="changed by someone else"):
-        partnership.fire(COORDINATOR, ref, "raise_concern", reason="again",
-                         expected_version=activity.version)
+        partnership.fire(
+            COORDINATOR, ref, "raise_concern", reason="again", expected_version=activity.version
+        )
     kinds = [e.trigger for e in partnership.timeline(ref)]
     assert kinds.count("raise_concern") == 1
 
@@ -155,7 +167,11 @@ def test_deadline_extend_pause_resume_waive(partnership: Service, clock) -> None
     out = partnership.waive_deadline(COORDINATOR, task.id, "Agency not involved", MANAGER.id)
     assert out.task is not None
     assert out.task.deadline_status == "waived"
-    kinds = [(e.kind, e.inputs.get("approver")) for e in partnership.timeline(ref) if e.kind.startswith("deadline")]
+    kinds = [
+        (e.kind, e.inputs.get("approver"))
+        for e in partnership.timeline(ref)
+        if e.kind.startswith("deadline")
+    ]
     assert kinds == [
         ("deadline_extended", COORDINATOR.id),
         ("deadline_paused", COORDINATOR.id),
