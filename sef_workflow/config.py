@@ -2,7 +2,7 @@
 ``SEF_<SECTION>_<KEY>`` environment variables over both.
 
 Every key is declared here with its type and a description; ``config.toml`` documents
-each one. Secrets (``smtp.password``) are never read from a file, only from the
+each one. Secrets (``database.password``) are never read from a file, only from the
 environment. Any problem stops start-up with a :class:`~sef_workflow.errors.ConfigError`
 whose one line names the file, the key and what is allowed.
 """
@@ -26,7 +26,7 @@ DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
 ENV_PREFIX = "SEF_"
 
 #: Settings that may only come from the environment, as ``(section, key)``.
-SECRETS: frozenset[tuple[str, str]] = frozenset({("smtp", "password")})
+SECRETS: frozenset[tuple[str, str]] = frozenset({("database", "password")})
 
 
 class _Section(BaseModel):
@@ -50,8 +50,13 @@ class PartnershipSettings(_Section):
 class DatabaseSettings(_Section):
     url: str = Field(
         "sqlite:///var/sef.db",
-        description="SQLAlchemy URL. A relative SQLite path is under the project root. "
+        description="SQLAlchemy URL. A relative SQLite path is under the config file's folder. "
         "PostgreSQL: postgresql+psycopg://user@host/db (put passwords in SEF_DATABASE_URL).",
+    )
+    password: str = Field(
+        "",
+        description="Database password, put into the URL when it has none. Secret: only from "
+        "SEF_DATABASE_PASSWORD, never the file.",
     )
     echo: bool = Field(False, description="Log every SQL statement (debugging only).")
     busy_timeout_ms: int = Field(
@@ -74,23 +79,6 @@ class WorkflowSettings(_Section):
     directory: str = Field("workflows", description="Folder of workflow definition files (*.toml).")
 
 
-class SmtpSettings(_Section):
-    host: str = Field(
-        "", description="SMTP server. Empty: the embedded mail catcher keeps mail under var/mail."
-    )
-    port: int = Field(25, ge=1, le=65535, description="SMTP port.")
-    tls: Literal["none", "starttls", "implicit"] = Field("none", description="TLS mode.")
-    username: str = Field("", description="Login name; empty for no login.")
-    password: str = Field(
-        "", description="Login password. Secret: only from SEF_SMTP_PASSWORD, never the file."
-    )
-    timeout_seconds: float = Field(30.0, gt=0, description="Network timeout per SMTP command.")
-
-
-class LoggingSettings(_Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
-
-
 class Settings(_Section):
     partnership: PartnershipSettings = PartnershipSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -101,8 +89,6 @@ class Settings(_Section):
         description="Per-workflow parameters, [workflow_parameters.NAME] KEY = value; "
         "each workflow file declares which it accepts.",
     )
-    smtp: SmtpSettings = SmtpSettings()
-    logging: LoggingSettings = LoggingSettings()
 
 
 @dataclass(frozen=True)
@@ -116,6 +102,13 @@ class LoadedSettings:
     def database_url(self) -> str:
         """The database URL with a relative SQLite path made absolute under ``root``."""
         url = self.settings.database.url
+        password = self.settings.database.password
+        if password and not url.startswith("sqlite"):
+            from sqlalchemy.engine import make_url
+
+            parsed = make_url(url)
+            if parsed.password is None:
+                url = parsed.set(password=password).render_as_string(hide_password=False)
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith("sqlite:////"):
             rest = url[len(prefix) :]

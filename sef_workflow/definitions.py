@@ -201,6 +201,8 @@ class TaskKind(_Machined):
     add_roles: tuple[str, ...] = ()
     withdrawn_state: str | None = None
     complete_state: str | None = None
+    #: emails sent when a task of this kind is added by hand
+    add_notify: tuple[Notify, ...] = ()
 
     def __post_init__(self) -> None:
         self._build_machine()
@@ -359,7 +361,7 @@ def parse_workflow(
     for kind_name, raw in tasks_raw.items():
         key = f"tasks.{kind_name}"
         r.ident(kind_name, key)
-        tasks[kind_name] = _task_kind(r, kind_name, r.table(raw, key), key, params, open_inputs)
+        tasks[kind_name] = _task_kind(r, kind_name, r.table(raw, key), key, params)
 
     transitions = _transitions(
         r, data.get("transitions"), "transitions", states, tasks, activity_level=True
@@ -409,11 +411,20 @@ def _parameters(
     for pname, spec_raw in table.items():
         key = f"workflow.parameters.{pname}"
         r.ident(pname, key)
+        if "__" in pname:
+            raise r.fail(key, "a parameter name may not contain '__'")
         spec = r.table(spec_raw, key)
         r.only(spec, key, ("default", "choices", "description"))
         if "default" not in spec:
             raise r.fail(f"{key}.default", "is required")
+        if not isinstance(spec["default"], str | int | bool):
+            raise r.fail(f"{key}.default", "must be a string, a whole number or true/false")
         choices = spec.get("choices")
+        if choices is not None and not isinstance(choices, dict):
+            raise r.fail(
+                f"{key}.choices",
+                "must be a table mapping each value allowed in config to what the workflow uses",
+            )
         value = overrides.get(pname, spec["default"])
         if isinstance(choices, dict):
             if value not in choices:
@@ -673,7 +684,6 @@ def _task_kind(
     t: dict[str, Any],
     key: str,
     params: Mapping[str, Any],
-    open_inputs: tuple[InputSpec, ...],
 ) -> TaskKind:
     r.only(
         t,
@@ -688,6 +698,7 @@ def _task_kind(
             "reminders",
             "inputs",
             "add_roles",
+            "add_notify",
             "withdrawn_state",
             "complete_state",
         ),
@@ -708,12 +719,16 @@ def _task_kind(
     ladder = _ladder(r, t.get("reminders", {}), f"{key}.reminders", deadline)
     add_roles = _roles(r, t["add_roles"], f"{key}.add_roles") if "add_roles" in t else ()
     withdrawn = t.get("withdrawn_state")
-    if withdrawn is not None and (withdrawn not in states or not states[withdrawn].final):
+    if withdrawn is not None and (
+        not isinstance(withdrawn, str) or withdrawn not in states or not states[withdrawn].final
+    ):
         raise r.fail(
             f"{key}.withdrawn_state", f"must be a final state of the task, got {withdrawn!r}"
         )
     complete = t.get("complete_state")
-    if complete is not None and (complete not in states or not states[complete].final):
+    if complete is not None and (
+        not isinstance(complete, str) or complete not in states or not states[complete].final
+    ):
         raise r.fail(
             f"{key}.complete_state", f"must be a final state of the task, got {complete!r}"
         )
@@ -730,6 +745,7 @@ def _task_kind(
         add_roles=add_roles,
         withdrawn_state=withdrawn,
         complete_state=complete,
+        add_notify=_notify(r, t.get("add_notify", []), f"{key}.add_notify"),
     )
 
 
@@ -894,6 +910,24 @@ def _check_graph(
 
 
 def _check_creates(r: _Reader, wf: Workflow) -> None:
+    for kind_name in wf.open_creates:
+        if wf.tasks[kind_name].assignee == "chosen_agency":
+            raise r.fail(
+                "open.creates",
+                f"task kind '{kind_name}' is added by hand (assignee chosen_agency), "
+                "not created on opening",
+            )
+    known_fields = {i.name for i in wf.open_inputs} | {
+        i.name for t in wf.transitions for i in t.inputs
+    }
+    for kind in wf.tasks.values():
+        basis = kind.deadline.basis if kind.deadline else ""
+        if basis.startswith("activity:") and basis.removeprefix("activity:") not in known_fields:
+            raise r.fail(
+                f"tasks.{kind.name}.deadline.basis",
+                f"'{basis}' names no input of the workflow (inputs: "
+                f"{', '.join(sorted(known_fields)) or 'none'})",
+            )
     for i, t in enumerate(wf.transitions):
         if "withdraw_open_tasks" in t.effects:
             for kind in wf.tasks.values():
@@ -920,6 +954,11 @@ def _check_creates(r: _Reader, wf: Workflow) -> None:
         )
         if kind.assignee != "chosen_agency" and not created:
             raise r.fail(f"tasks.{kind.name}", "no transition creates this task kind")
+        if kind.add_notify and kind.assignee != "chosen_agency":
+            raise r.fail(
+                f"tasks.{kind.name}.add_notify",
+                "only tasks added by hand (assignee chosen_agency) have add_notify",
+            )
         if kind.assignee == "chosen_agency" and not kind.add_roles:
             raise r.fail(
                 f"tasks.{kind.name}.add_roles",

@@ -117,7 +117,8 @@ def parse_agencies_csv(text: str, source: str = "CSV") -> list[AgencyRecord]:
     errors: list[str] = []
     seen_codes: dict[str, int] = {}
     seen_names: dict[str, int] = {}
-    for row_number, row in enumerate(reader, start=2):
+    for row in reader:
+        row_number = reader.line_num  # the file's own line number, blank lines counted
         values = {(k or "").strip(): (v or "") for k, v in row.items() if k is not None}
         if None in row:
             errors.append(f"row {row_number}: more values than columns")

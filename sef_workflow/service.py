@@ -624,13 +624,7 @@ class Service:
             outcome.created_tasks.append(task)
             outcome.task = task
             self._bump_activity(session, activity, now)
-            self._plan_notifications(
-                (Notify(template="action_assigned", to="agency"),) if kind.name == "action" else (),
-                activity,
-                outcome,
-                [agency_row],
-                task=task,
-            )
+            self._plan_notifications(kind.add_notify, activity, outcome, [agency_row], task=task)
         return outcome
 
     # ------------------------------------------------------------------ deadlines

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sef_workflow import definitions
 from sef_workflow.definitions import (
     STAY,
     Registry,
@@ -18,6 +19,8 @@ from sef_workflow.definitions import (
     parse_workflow,
 )
 from sef_workflow.errors import ConfigError, DefinitionError
+from sef_workflow.guards import GUARDS
+from sef_workflow.models import ROLES
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"
@@ -257,21 +260,26 @@ def test_every_deadline_has_a_reminder_ladder(shipped: dict[str, Workflow], name
         assert ladder.escalations, kind.name
 
 
+def parameter_choices(wf: Workflow) -> list[dict[str, str]]:
+    """One override per choice of every parameter that has choices, plus the defaults."""
+    declared = tomllib.loads(wf.source)["workflow"].get("parameters", {})
+    overrides: list[dict[str, str]] = [{}]
+    for pname, spec in declared.items():
+        overrides.extend({pname: choice} for choice in spec.get("choices", {}))
+    return overrides
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_activity_deadline_bases_name_a_real_input(shipped: dict[str, Workflow], name: str) -> None:
-    """The loader does not check 'activity:<field>' bases, so the shipped files are checked here."""
-    wf = load_file(WORKFLOWS / f"{name}.toml")
-    inputs = all_inputs(wf)
-    for kind in wf.tasks.values():
-        if kind.deadline is not None and kind.deadline.basis.startswith("activity:"):
-            assert kind.deadline.basis.removeprefix("activity:") in inputs, kind.name
-    # and for every choice a partnership may make in config.toml
-    if name == "practice_review":
-        for choice in ("awareness", "notification"):
-            wf = load_file(WORKFLOWS / f"{name}.toml", {"rapid_review_basis": choice})
-            basis = wf.tasks["rapid_review"].deadline
-            assert basis is not None
-            assert basis.basis.removeprefix("activity:") in inputs
+    """The loader does not check 'activity:<field>' bases, so the shipped files are checked here,
+    for every choice a partnership may make in config.toml."""
+    for overrides in parameter_choices(shipped[name]):
+        wf = load_file(WORKFLOWS / f"{name}.toml", overrides)
+        inputs = all_inputs(wf)
+        for kind in wf.tasks.values():
+            if kind.deadline is not None and kind.deadline.basis.startswith("activity:"):
+                field = kind.deadline.basis.removeprefix("activity:")
+                assert field in inputs, (kind.name, overrides)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -812,3 +820,36 @@ def test_pinned_version_rebuilds_with_its_parameter_choices() -> None:
     assert deadline is not None
     assert deadline.basis == "activity:notification_date"
     assert registry.pinned(wf.name, wf.version, wf.source, wf.parameters) is pinned
+
+
+# ---------------------------------------------------------------------------------------
+# the documentation of the format
+
+DOCS = ROOT / "docs" / "workflows.md"
+
+
+def test_documented_example_loads(tmp_path: Path) -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", text, re.DOTALL)
+    assert example is not None
+    path = tmp_path / "data_request.toml"
+    path.write_text(example.group(1), encoding="utf-8")
+    wf = load_file(path)
+    assert walk(wf, ["issue_request", "close"]) == "closed"
+
+
+def test_documentation_names_every_allowed_value() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    allowed = [
+        *definitions.INPUT_TYPES,
+        *definitions.UNITS,
+        *definitions.ASSIGNEES,
+        *definitions.RECIPIENTS,
+        *definitions.ACTIVITY_EFFECTS,
+        *definitions.TASK_EFFECTS,
+        *definitions.AGENCY_RULES,
+        *ROLES,
+        *GUARDS,
+    ]
+    missing = [v for v in allowed if not re.search(rf"[`\"]{re.escape(v)}[`\":]", text)]
+    assert missing == []

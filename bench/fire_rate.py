@@ -1,0 +1,508 @@
+"""Fire rate: ``Service.fire_task`` against the same writes in raw SQL, SQLite and PostgreSQL.
+
+For each database the script builds a fresh schema with the shipped migrations, imports a
+few fictional agencies, opens ``themed_audit`` activities and fires ``sample_cases`` and
+``issue_audit_tools`` until there are enough ``audit_return`` tasks, then times three ways
+of submitting those returns (each on its own, disjoint set of tasks):
+
+* **service**: ``service.fire_task(agency, task_id, "submit", {"summary": "fictional"})``,
+  one transaction per call (read task + activity, compare-and-set UPDATE, INSERT event,
+  commit);
+* **raw, one transaction per fire**: the same logical writes with hand-written SQL through
+  the same driver (``sqlite3`` / ``psycopg``), no SQLAlchemy at all: BEGIN, SELECT the task
+  joined to its activity, UPDATE task SET state, data, version, updated_at WHERE id AND
+  version, INSERT the event, COMMIT;
+* **raw, one transaction for all N**: the same statements, all N fires in a single
+  transaction; a ceiling that shows what per-transaction commit costs.
+
+The service and per-transaction raw runs are interleaved in ``--rounds`` chunks so that
+drift (table growth, WAL checkpoints, autovacuum) hits both alike. Every path is warmed up
+on its own extra tasks first. At the end the script checks that every task was submitted
+exactly once and wrote exactly one event.
+
+Run: ``.venv/bin/python bench/fire_rate.py`` (``--quick`` for a smoke run, ``--n 5000``
+for a longer one). PostgreSQL comes from ``SEF_BENCH_POSTGRES_URL`` (else
+``SEF_TEST_POSTGRES_URL``, else the local ``test`` database); the script creates its own
+schema there and drops it afterwards. Exit status 1 if the PostgreSQL target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+import sqlalchemy as sa
+from psycopg.types.json import Json
+from sqlalchemy import event as sa_event
+
+from sef_workflow.calendar import LONDON, WorkingCalendar
+from sef_workflow.clock import FakeClock
+from sef_workflow.db import Database
+from sef_workflow.definitions import Registry
+from sef_workflow.directory import AgencyRecord
+from sef_workflow.service import Actor, Service
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / "workflows"
+POSTGRES_URL = os.environ.get(
+    "SEF_BENCH_POSTGRES_URL",
+    os.environ.get("SEF_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+)
+TARGET = 0.40
+TRIGGER = "submit"
+INPUTS = {"summary": "fictional"}
+SOURCES = ("requested", "returned")
+DEST = "submitted"
+COORDINATOR = Actor(id="coordinator@northshire-scp.example", role="coordinator", name="Casey")
+
+TASK_COLUMNS = (
+    "id, activity_id, kind, agency_id, state, is_open, title, data, created_at, updated_at, "
+    "closed_at, deadline_status, due_at, due_on, due_all_day, original_due_on, "
+    "original_due_at, paused_at, next_reminder_at, version"
+)
+ACTIVITY_COLUMNS = (
+    "id, ref, workflow, definition_id, state, title, data, opened_by, opened_at, updated_at, "
+    "closed_at, parent_id, version"
+)
+# Column positions in the joined row (task columns first).
+T_ID, T_ACTIVITY, T_KIND, T_AGENCY, T_STATE = 0, 1, 2, 3, 4
+T_DATA, T_VERSION = 7, 19
+SELECT_SQL = (
+    "SELECT "
+    + ", ".join(f"t.{c.strip()}" for c in TASK_COLUMNS.split(","))
+    + ", "
+    + ", ".join(f"a.{c.strip()}" for c in ACTIVITY_COLUMNS.split(","))
+    + " FROM task t JOIN activity a ON a.id = t.activity_id WHERE t.id = %s"
+)
+UPDATE_SQL = (
+    "UPDATE task SET state = %s, data = %s, version = version + 1, updated_at = %s "
+    "WHERE id = %s AND version = %s"
+)
+INSERT_SQL = (
+    'INSERT INTO event (activity_id, task_id, at, actor, actor_role, kind, "trigger", '
+    "from_state, to_state, inputs, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+# ---------------------------------------------------------------------------------------
+# setup
+
+
+def fictional_agencies(count: int) -> list[AgencyRecord]:
+    sectors = ("police", "health", "local_authority", "education", "probation", "housing")
+    return [
+        AgencyRecord(
+            code=f"BA{i:02d}",
+            name=f"Benchmark Agency {i:02d} (fictional)",
+            sector=sectors[i % len(sectors)],
+            lead_name=f"Lead {i:02d}",
+            lead_email=f"lead{i:02d}@agency{i:02d}.bench.example",
+            manager_name=f"Manager {i:02d}",
+            manager_email=f"manager{i:02d}@agency{i:02d}.bench.example",
+        )
+        for i in range(1, count + 1)
+    ]
+
+
+@dataclass
+class Fixture:
+    """A database with the schema, the agencies and enough open audit returns."""
+
+    label: str
+    url: str
+    db: Database
+    service: Service
+    clock: FakeClock
+    actors: dict[int, Actor]
+    tasks: list[tuple[int, int]]  # (task id, agency id), in creation order
+    setup_seconds: float
+
+
+def build_fixture(label: str, url: str, tasks_needed: int, agencies: int) -> Fixture:
+    started = time.perf_counter()
+    db = Database(url)
+    db.upgrade()
+    clock = FakeClock(datetime(2026, 1, 5, 9, 0, tzinfo=LONDON))
+    service = Service(db, Registry(WORKFLOWS), WorkingCalendar(), clock)
+    records = fictional_agencies(agencies)
+    system = Actor.system()
+    service.import_agencies(system, records)
+    service.add_staff(system, "Casey Coord", COORDINATOR.id, "coordinator")
+    actors: dict[int, Actor] = {}
+    for record in records:
+        actor = service.resolve_actor(record.lead_email)
+        assert actor.agency_id is not None
+        actors[actor.agency_id] = actor
+    codes = [r.code for r in records]
+    tasks: list[tuple[int, int]] = []
+    number = 0
+    while len(tasks) < tasks_needed:
+        number += 1
+        opened = service.open_activity(
+            COORDINATOR,
+            "themed_audit",
+            f"Benchmark audit {number} (fictional)",
+            codes,
+            {"theme": "fictional theme"},
+        )
+        ref = opened.activity.ref
+        service.fire(COORDINATOR, ref, "sample_cases", {"sample_size": 3})
+        issued = service.fire(COORDINATOR, ref, "issue_audit_tools")
+        for task in issued.created_tasks:
+            assert task.id is not None
+            assert task.agency_id is not None
+            tasks.append((task.id, task.agency_id))
+    return Fixture(
+        label, url, db, service, clock, actors, tasks[:tasks_needed], time.perf_counter() - started
+    )
+
+
+@contextmanager
+def sqlite_database() -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="sef-bench-") as tmp:
+        yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+# ---------------------------------------------------------------------------------------
+# the raw-SQL baseline
+
+
+class RawFirer:
+    """The same logical writes as ``fire_task``, in hand-written SQL on the bare driver."""
+
+    def __init__(self, url: str) -> None:
+        parsed = sa.engine.make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            # Same settings as sef_workflow.db: WAL, foreign keys, synchronous=NORMAL, and
+            # writes start with BEGIN IMMEDIATE; the driver does not open transactions.
+            conn = sqlite3.connect(parsed.database or "", isolation_level=None)
+            for pragma in (
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA foreign_keys=ON",
+                "PRAGMA synchronous=NORMAL",
+                "PRAGMA busy_timeout=5000",
+            ):
+                conn.execute(pragma)
+            self.sqlite: sqlite3.Connection | None = conn
+            self.pg: psycopg.Connection[Any] | None = None
+            self.select, self.update, self.insert = (
+                s.replace("%s", "?") for s in (SELECT_SQL, UPDATE_SQL, INSERT_SQL)
+            )
+        else:
+            conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+            # autocommit off, like SQLAlchemy: psycopg sends BEGIN before the first statement.
+            self.pg = psycopg.connect(conninfo)
+            self.sqlite = None
+            self.select, self.update, self.insert = SELECT_SQL, UPDATE_SQL, INSERT_SQL
+
+    def close(self) -> None:
+        if self.sqlite is not None:
+            self.sqlite.close()
+        if self.pg is not None:
+            self.pg.close()
+
+    def _begin(self) -> Any:
+        if self.sqlite is not None:
+            self.sqlite.execute("BEGIN IMMEDIATE")
+            return self.sqlite.cursor()
+        assert self.pg is not None
+        return self.pg.cursor()
+
+    def _commit(self) -> None:
+        if self.sqlite is not None:
+            self.sqlite.execute("COMMIT")
+        else:
+            assert self.pg is not None
+            self.pg.commit()
+
+    def _fire(self, cur: Any, task_id: int, actor: Actor, now: datetime) -> None:
+        cur.execute(self.select, (task_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise LookupError(f"no task {task_id}")
+        state, version = row[T_STATE], row[T_VERSION]
+        if state not in SOURCES or row[T_AGENCY] != actor.agency_id:
+            raise RuntimeError(f"task {task_id}: cannot {TRIGGER} from {state}")
+        raw_data = row[T_DATA]
+        data = json.loads(raw_data) if isinstance(raw_data, str) else raw_data
+        new_data = {**data, **INPUTS}
+        if self.is_sqlite:
+            # SQLite keeps naive UTC text, as SQLAlchemy writes it; JSON as text.
+            at: Any = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            data_param: Any = json.dumps(new_data)
+            inputs_param: Any = json.dumps(INPUTS)
+        else:
+            at, data_param, inputs_param = now, Json(new_data), Json(dict(INPUTS))
+        cur.execute(self.update, (DEST, data_param, at, task_id, version))
+        if cur.rowcount != 1:
+            raise RuntimeError(f"task {task_id} changed under us")
+        cur.execute(
+            self.insert,
+            (
+                row[T_ACTIVITY],
+                task_id,
+                at,
+                actor.id,
+                actor.role,
+                "task_transition",
+                TRIGGER,
+                state,
+                DEST,
+                inputs_param,
+                None,
+            ),
+        )
+
+    def fire_each(
+        self, tasks: Sequence[tuple[int, int]], actors: dict[int, Actor], clock: FakeClock
+    ) -> None:
+        """One transaction per fire."""
+        for task_id, agency_id in tasks:
+            cur = self._begin()
+            self._fire(cur, task_id, actors[agency_id], clock.now())
+            self._commit()
+
+    def fire_all_in_one(
+        self, tasks: Sequence[tuple[int, int]], actors: dict[int, Actor], clock: FakeClock
+    ) -> None:
+        """Every fire in a single transaction."""
+        cur = self._begin()
+        for task_id, agency_id in tasks:
+            self._fire(cur, task_id, actors[agency_id], clock.now())
+        self._commit()
+
+
+# ---------------------------------------------------------------------------------------
+# the service path
+
+
+def service_fire_each(fx: Fixture, tasks: Sequence[tuple[int, int]]) -> None:
+    fire_task, actors = fx.service.fire_task, fx.actors
+    for task_id, agency_id in tasks:
+        fire_task(actors[agency_id], task_id, TRIGGER, INPUTS)
+
+
+def count_statements(fx: Fixture, tasks: Sequence[tuple[int, int]]) -> float:
+    """SQL statements per service fire as SQLAlchemy sends them (pool pre-pings excluded)."""
+    engine = fx.db.write_engine
+    seen = [0]
+
+    def on_execute(*_args: Any) -> None:
+        seen[0] += 1
+
+    sa_event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        service_fire_each(fx, tasks)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", on_execute)
+    return seen[0] / max(1, len(tasks))
+
+
+def timed(fn: Callable[[], None]) -> float:
+    gc.collect()
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------------------------------
+# one database
+
+
+@dataclass
+class Result:
+    label: str
+    n: int
+    service_rate: float
+    raw_rate: float
+    single_rate: float
+    statements_per_fire: float
+    setup_seconds: float
+
+    @property
+    def ratio(self) -> float:
+        return self.service_rate / self.raw_rate
+
+    @property
+    def single_ratio(self) -> float:
+        return self.service_rate / self.single_rate
+
+
+def chunks(items: Sequence[tuple[int, int]], parts: int) -> list[Sequence[tuple[int, int]]]:
+    size, extra = divmod(len(items), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        out.append(items[start:end])
+        start = end
+    return out
+
+
+def run_one(label: str, url: str, n: int, warmup: int, rounds: int, agencies: int) -> Result:
+    per_path = n + warmup
+    fx = build_fixture(label, url, 3 * per_path, agencies)
+    raw = RawFirer(url)
+    try:
+        # Deal the tasks out round-robin so each path touches the same spread of rows.
+        service_tasks, raw_tasks, single_tasks = (fx.tasks[i::3] for i in range(3))
+        print(
+            f"  {label}: setup {fx.setup_seconds:.1f}s ({len(fx.tasks)} audit_return tasks); "
+            f"warming up on {warmup} fires per path",
+            flush=True,
+        )
+        # Warm-up: caches, prepared statements, pool, the compiled workflow.
+        half = warmup // 2
+        service_fire_each(fx, service_tasks[:half])
+        statements = count_statements(fx, service_tasks[half:warmup])
+        raw.fire_each(raw_tasks[:warmup], fx.actors, fx.clock)
+        raw.fire_all_in_one(single_tasks[:warmup], fx.actors, fx.clock)
+
+        service_time = raw_time = 0.0
+        for s_chunk, r_chunk in zip(
+            chunks(service_tasks[warmup:], rounds), chunks(raw_tasks[warmup:], rounds), strict=True
+        ):
+            service_time += timed(lambda s=s_chunk: service_fire_each(fx, s))
+            raw_time += timed(lambda r=r_chunk: raw.fire_each(r, fx.actors, fx.clock))
+        single_time = timed(lambda: raw.fire_all_in_one(single_tasks[warmup:], fx.actors, fx.clock))
+        verify(fx, len(fx.tasks))
+    finally:
+        raw.close()
+        fx.db.dispose()
+    return Result(
+        label, n, n / service_time, n / raw_time, n / single_time, statements, fx.setup_seconds
+    )
+
+
+def verify(fx: Fixture, expected: int) -> None:
+    """Every task submitted exactly once, with exactly one transition event each."""
+    with fx.db.engine.connect() as conn:
+        submitted = conn.execute(
+            sa.text("SELECT count(*) FROM task WHERE state = :s AND version = 2"), {"s": DEST}
+        ).scalar_one()
+        events = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM event WHERE kind = 'task_transition' AND \"trigger\" = :t"
+            ),
+            {"t": TRIGGER},
+        ).scalar_one()
+    if submitted != expected or events != expected:
+        raise SystemExit(
+            f"{fx.label}: expected {expected} submitted tasks and events, "
+            f"found {submitted} tasks and {events} events"
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# report
+
+
+def report(results: Sequence[Result], warmup: int, rounds: int) -> bool:
+    print()
+    print(
+        f"Service.fire_task('{TRIGGER}') vs raw SQL on the same driver "
+        f"(warm-up {warmup} per path, service/raw interleaved in {rounds} rounds)"
+    )
+    header = (
+        f"{'database':<11} {'N':>6} {'service/s':>10} {'raw 1 txn/fire':>15} {'ratio':>6} "
+        f"{'raw 1 txn/all N':>16} {'ratio':>6} {'svc µs':>7} {'raw µs':>7} {'stmts':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r.label:<11} {r.n:>6} {r.service_rate:>10.0f} {r.raw_rate:>15.0f} "
+            f"{r.ratio:>6.2f} {r.single_rate:>16.0f} {r.single_ratio:>6.2f} "
+            f"{1e6 / r.service_rate:>7.0f} {1e6 / r.raw_rate:>7.0f} {r.statements_per_fire:>6.1f}"
+        )
+    print()
+    print(
+        "  raw 1 txn/fire : BEGIN, SELECT task+activity, UPDATE task (version CAS), INSERT event,"
+    )
+    print("                   COMMIT, for every fire: the same work the service does")
+    print("  raw 1 txn/all N: the same statements with all N fires in ONE transaction (a ceiling)")
+    print("  ratio          : service rate / raw rate (1.00 = no overhead)")
+    print("  svc/raw µs     : mean wall time per fire")
+    print("  stmts          : SQL statements per service fire as SQLAlchemy sends them")
+    print(
+        "                   (pool pre-ping round trips not included); raw sends 3 (+BEGIN on SQLite)"
+    )
+    print()
+    pg = [r for r in results if r.label == "postgresql"]
+    if not pg:
+        print(f"target: >= {TARGET:.2f} of raw on PostgreSQL: NOT MEASURED")
+        return True
+    ok = pg[0].ratio >= TARGET
+    print(
+        f"target: >= {TARGET:.2f} of raw on PostgreSQL: {'PASS' if ok else 'FAIL'} "
+        f"(measured {pg[0].ratio:.2f})"
+    )
+    return ok
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=2000, help="timed fires per path (2000)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: N=200")
+    parser.add_argument("--warmup", type=int, default=None, help="warm-up fires per path")
+    parser.add_argument("--rounds", type=int, default=4, help="service/raw interleaving (4)")
+    parser.add_argument("--agencies", type=int, default=8, help="fictional agencies (8)")
+    parser.add_argument(
+        "--databases",
+        default="sqlite,postgresql",
+        help="comma-separated: sqlite, postgresql (default both)",
+    )
+    args = parser.parse_args(argv)
+    n = 200 if args.quick else args.n
+    warmup = args.warmup if args.warmup is not None else max(20, min(200, n // 10))
+    rounds = max(1, min(args.rounds, n))
+    if n < 1 or warmup < 2 or args.agencies < 1:
+        parser.error("--n must be >= 1, --warmup >= 2 and --agencies >= 1")
+    wanted = [d.strip() for d in args.databases.split(",") if d.strip()]
+    unknown = set(wanted) - {"sqlite", "postgresql"}
+    if unknown:
+        parser.error(f"unknown database {', '.join(sorted(unknown))}")
+
+    print(f"fire-rate benchmark: N={n} per path, {args.agencies} agencies", flush=True)
+    results: list[Result] = []
+    if "sqlite" in wanted:
+        with sqlite_database() as url:
+            results.append(run_one("sqlite", url, n, warmup, rounds, args.agencies))
+    if "postgresql" in wanted:
+        with postgres_schema() as url:
+            results.append(run_one("postgresql", url, n, warmup, rounds, args.agencies))
+    return 0 if report(results, warmup, rounds) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
