@@ -96,8 +96,10 @@ def check_record(record: AgencyRecord) -> AgencyRecord:
 
 def parse_agencies_csv(text: str, source: str = "CSV") -> list[AgencyRecord]:
     """Every row of an agencies CSV, checked; :class:`InvalidInput` lists each bad row."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    # csv.reader keeps blank lines as empty rows, so numbers match a spreadsheet's rows
+    # (a quoted value spanning lines is still one row).
+    rows = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip() for h in next(rows, [])]
     if not header:
         raise InvalidInput(
             f"{source}: the file is empty (expected columns: {', '.join(CSV_COLUMNS)})"
@@ -117,12 +119,11 @@ def parse_agencies_csv(text: str, source: str = "CSV") -> list[AgencyRecord]:
     errors: list[str] = []
     seen_codes: dict[str, int] = {}
     seen_names: dict[str, int] = {}
-    for row in reader:
-        row_number = reader.line_num  # the file's own line number, blank lines counted
-        values = {(k or "").strip(): (v or "") for k, v in row.items() if k is not None}
-        if None in row:
+    for row_number, row in enumerate(rows, start=2):
+        if len(row) > len(header):
             errors.append(f"row {row_number}: more values than columns")
             continue
+        values = dict(zip(header, row, strict=False))
         if not any(v.strip() for v in values.values()):
             continue
         try:

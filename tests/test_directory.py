@@ -181,12 +181,6 @@ def test_parse_quoted_multiline_value_keeps_record_numbering() -> None:
     assert "row 3: lead_email" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse_agencies_csv numbers rows with enumerate() over csv.DictReader, which skips "
-    "blank lines without counting them: a bad row after a blank line is reported one row too "
-    "early (row 3 instead of row 4)",
-)
 def test_parse_row_numbers_count_blank_lines() -> None:
     message = _errors(
         _csv(
