@@ -55,6 +55,7 @@ from sef_workflow.clock import FakeClock
 from sef_workflow.db import Database
 from sef_workflow.definitions import Registry
 from sef_workflow.directory import AgencyRecord
+from sef_workflow.models import Activity, Task
 from sef_workflow.service import Actor, Service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,23 +71,18 @@ SOURCES = ("requested", "returned")
 DEST = "submitted"
 COORDINATOR = Actor(id="coordinator@northshire-scp.example", role="coordinator", name="Casey")
 
-TASK_COLUMNS = (
-    "id, activity_id, kind, agency_id, state, is_open, title, data, created_at, updated_at, "
-    "closed_at, deadline_status, due_at, due_on, due_all_day, original_due_on, "
-    "original_due_at, paused_at, next_reminder_at, version"
-)
-ACTIVITY_COLUMNS = (
-    "id, ref, workflow, definition_id, state, title, data, opened_by, opened_at, updated_at, "
-    "closed_at, parent_id, version"
-)
+# The baseline reads every column of the task and its activity, as the service's ORM load
+# does. The lists come from the table metadata (read once, no ORM at run time), so the
+# baseline keeps step if a column is added.
+TASK_COLUMNS = tuple(c.name for c in Task.__table__.columns)  # type: ignore[attr-defined]
+ACTIVITY_COLUMNS = tuple(c.name for c in Activity.__table__.columns)  # type: ignore[attr-defined]
 # Column positions in the joined row (task columns first).
-T_ID, T_ACTIVITY, T_KIND, T_AGENCY, T_STATE = 0, 1, 2, 3, 4
-T_DATA, T_VERSION = 7, 19
+T_ACTIVITY, T_AGENCY, T_STATE, T_DATA, T_VERSION = (
+    TASK_COLUMNS.index(c) for c in ("activity_id", "agency_id", "state", "data", "version")
+)
 SELECT_SQL = (
     "SELECT "
-    + ", ".join(f"t.{c.strip()}" for c in TASK_COLUMNS.split(","))
-    + ", "
-    + ", ".join(f"a.{c.strip()}" for c in ACTIVITY_COLUMNS.split(","))
+    + ", ".join([f"t.{c}" for c in TASK_COLUMNS] + [f"a.{c}" for c in ACTIVITY_COLUMNS])
     + " FROM task t JOIN activity a ON a.id = t.activity_id WHERE t.id = %s"
 )
 UPDATE_SQL = (
@@ -95,7 +91,8 @@ UPDATE_SQL = (
 )
 INSERT_SQL = (
     'INSERT INTO event (activity_id, task_id, at, actor, actor_role, kind, "trigger", '
-    "from_state, to_state, inputs, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "from_state, to_state, inputs, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "RETURNING id"  # the service reads the new event's id back too (notification keys)
 )
 
 
@@ -283,6 +280,8 @@ class RawFirer:
                 None,
             ),
         )
+        if cur.fetchone() is None:
+            raise RuntimeError(f"task {task_id}: no event id")
 
     def fire_each(
         self, tasks: Sequence[tuple[int, int]], actors: dict[int, Actor], clock: FakeClock

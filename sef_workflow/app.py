@@ -11,6 +11,8 @@ from .config import LoadedSettings, load_settings
 from .db import Database
 from .definitions import Registry
 from .errors import ConfigError
+from .notify.outbox import Notifier
+from .notify.render import Templates
 from .service import Service
 
 
@@ -21,6 +23,7 @@ class App:
     registry: Registry
     calendar: WorkingCalendar
     service: Service
+    notifier: Notifier
 
 
 def build_calendar(loaded: LoadedSettings) -> WorkingCalendar:
@@ -57,5 +60,24 @@ def build(loaded: LoadedSettings | None = None, clock: Clock | None = None) -> A
     )
     registry = build_registry(loaded)
     calendar = build_calendar(loaded)
-    service = Service(db, registry, calendar, clock or SystemClock())
-    return App(settings=loaded, db=db, registry=registry, calendar=calendar, service=service)
+    notifier = build_notifier(loaded, calendar)
+    service = Service(db, registry, calendar, clock or SystemClock(), notifier)
+    return App(
+        settings=loaded,
+        db=db,
+        registry=registry,
+        calendar=calendar,
+        service=service,
+        notifier=notifier,
+    )
+
+
+def build_notifier(loaded: LoadedSettings, calendar: WorkingCalendar) -> Notifier:
+    partnership = loaded.settings.partnership
+    templates = Templates(loaded.templates_dir(), partnership.name)
+    return Notifier(
+        templates,
+        calendar,
+        base_url=partnership.base_url,
+        business_unit_email=partnership.business_unit_email,
+    )

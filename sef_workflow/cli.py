@@ -193,10 +193,14 @@ def config_show(c: Context) -> None:
     from .config import SECRETS
 
     settings = c.app.settings.settings
+    from sqlalchemy.engine import make_url
+
     for section, values in settings.model_dump().items():
         click.echo(f"[{section}]")
         for key, value in values.items():
             shown = "***" if (section, key) in SECRETS and value else repr(value)
+            if (section, key) == ("database", "url"):
+                shown = repr(make_url(value).render_as_string(hide_password=True))
             click.echo(f"{key} = {shown}")
 
 

@@ -2,7 +2,7 @@
 ``SEF_<SECTION>_<KEY>`` environment variables over both.
 
 Every key is declared here with its type and a description; ``config.toml`` documents
-each one. Secrets (``database.password``) are never read from a file, only from the
+each one. Secrets (``database.password``, ``smtp.password``) are never read from a file, only from the
 environment. Any problem stops start-up with a :class:`~sef_workflow.errors.ConfigError`
 whose one line names the file, the key and what is allowed.
 """
@@ -26,7 +26,7 @@ DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
 ENV_PREFIX = "SEF_"
 
 #: Settings that may only come from the environment, as ``(section, key)``.
-SECRETS: frozenset[tuple[str, str]] = frozenset({("database", "password")})
+SECRETS: frozenset[tuple[str, str]] = frozenset({("database", "password"), ("smtp", "password")})
 
 
 class _Section(BaseModel):
@@ -77,6 +77,58 @@ class CalendarSettings(_Section):
 
 class WorkflowSettings(_Section):
     directory: str = Field("workflows", description="Folder of workflow definition files (*.toml).")
+    templates: str = Field(
+        "notifications",
+        description="Folder of email templates: <name>.subject.j2, .txt.j2 and .html.j2.",
+    )
+
+
+class SmtpSettings(_Section):
+    host: str = Field(
+        "",
+        description="SMTP server for outgoing mail. Empty: the embedded mail catcher on "
+        "127.0.0.1 keeps every message under mail.catcher_dir instead of sending it.",
+    )
+    port: int = Field(25, ge=1, le=65535, description="SMTP port.")
+    tls: Literal["none", "starttls", "implicit"] = Field(
+        "none", description="TLS: none, starttls (upgrade after connecting) or implicit (SMTPS)."
+    )
+    username: str = Field("", description="Login name; empty for no login.")
+    password: str = Field(
+        "",
+        description="Login password. Secret: only from SEF_SMTP_PASSWORD, never the file.",
+    )
+    timeout_seconds: float = Field(30.0, gt=0, description="Seconds to wait for each SMTP step.")
+    from_address: str = Field(
+        "",
+        description="Sender address; empty: partnership.business_unit_email.",
+    )
+
+
+class MailSettings(_Section):
+    catcher_dir: str = Field(
+        "var/mail", description="Folder where the embedded mail catcher keeps messages."
+    )
+    catcher_port: int = Field(
+        8025, ge=0, le=65535, description="Port of the embedded mail catcher on 127.0.0.1."
+    )
+    batch_size: int = Field(50, ge=1, description="Notifications claimed per delivery batch.")
+    connections: int = Field(
+        4, ge=1, le=32, description="SMTP connections used at once by one delivery worker."
+    )
+    lease_seconds: int = Field(
+        300,
+        ge=10,
+        description="How long a worker holds claimed notifications before another may reclaim "
+        "them.",
+    )
+    max_attempts: int = Field(
+        8, ge=1, description="Attempts before a transiently failing email is marked failed."
+    )
+    retry_base_seconds: int = Field(
+        60, ge=1, description="First retry delay; doubles each attempt (exponential backoff)."
+    )
+    retry_cap_seconds: int = Field(3600, ge=1, description="Longest delay between retries.")
 
 
 class Settings(_Section):
@@ -84,6 +136,8 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     calendar: CalendarSettings = CalendarSettings()
     workflows: WorkflowSettings = WorkflowSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    mail: MailSettings = MailSettings()
     workflow_parameters: dict[str, dict[str, str | int | bool]] = Field(
         default_factory=dict,
         description="Per-workflow parameters, [workflow_parameters.NAME] KEY = value; "
@@ -118,6 +172,12 @@ class LoadedSettings:
 
     def workflows_dir(self) -> Path:
         return (self.root / self.settings.workflows.directory).resolve()
+
+    def templates_dir(self) -> Path:
+        return (self.root / self.settings.workflows.templates).resolve()
+
+    def catcher_dir(self) -> Path:
+        return (self.root / self.settings.mail.catcher_dir).resolve()
 
 
 def describe_settings() -> list[tuple[str, str, str, str]]:
@@ -172,19 +232,19 @@ def load_settings(
             raise ConfigError(f"{where}: malformed TOML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{where}: cannot read the file: {exc}") from None
+    _check_shape(data, where)
     for section, key in SECRETS:
-        if key in (data.get(section) or {}):
+        if key in data.get(section, {}):
             env_name = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
             raise ConfigError(
                 f"{where}: key '{section}.{key}' is a secret and is not allowed in a file; "
                 f"set {env_name} in the environment"
             )
-    _check_shape(data, where)
-    _apply_environment(data, env, where)
+    from_env = _apply_environment(data, env, where)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_first_error(exc, where, data)) from None
+        raise ConfigError(_first_error(exc, where, data, from_env)) from None
     root = source.resolve().parent if source.is_file() else PROJECT_ROOT
     return LoadedSettings(settings=settings, source=source, root=root)
 
@@ -218,7 +278,11 @@ def _check_shape(data: dict[str, Any], where: str) -> None:
                 )
 
 
-def _apply_environment(data: dict[str, Any], env: typing.Mapping[str, str], where: str) -> None:
+def _apply_environment(
+    data: dict[str, Any], env: typing.Mapping[str, str], where: str
+) -> dict[tuple[str, str], str]:
+    """Put ``SEF_<SECTION>_<KEY>`` values into ``data``; returns which keys came from where."""
+    from_env: dict[tuple[str, str], str] = {}
     for section in Settings.model_fields:
         model = _section_model(section)
         if model is None:
@@ -229,6 +293,8 @@ def _apply_environment(data: dict[str, Any], env: typing.Mapping[str, str], wher
                 continue
             raw = env[name]
             data.setdefault(section, {})[key] = _parse_env(raw, field.annotation, name)
+            from_env[(section, key)] = name
+    return from_env
 
 
 def _parse_env(raw: str, annotation: Any, name: str) -> Any:
@@ -261,12 +327,26 @@ def _parse_env(raw: str, annotation: Any, name: str) -> Any:
     return raw
 
 
-def _first_error(exc: ValidationError, where: str, data: dict[str, Any]) -> str:
+def _first_error(
+    exc: ValidationError,
+    where: str,
+    data: dict[str, Any],
+    from_env: typing.Mapping[tuple[str, str], str],
+) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"])
     got = _lookup(data, err["loc"])
     allowed = _allowed(err["loc"])
     msg = err["msg"]
+    if len(err["loc"]) >= 2:
+        env_name = from_env.get((str(err["loc"][0]), str(err["loc"][1])))
+        if env_name is not None:
+            where = f"environment: {env_name} (for {loc})"
+            return (
+                f"{where}: {msg}"
+                + (f" (allowed: {allowed})" if allowed else "")
+                + (f"; got {got!r}" if got is not _MISSING else "")
+            )
     return (
         f"{where}: key '{loc}': {msg}"
         + (f" (allowed: {allowed})" if allowed else "")

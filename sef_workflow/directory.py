@@ -148,8 +148,8 @@ def parse_agencies_csv(text: str, source: str = "CSV") -> list[AgencyRecord]:
     if errors:
         count = len(errors)
         raise InvalidInput(
-            f"{source}: {count} bad row{'s' if count != 1 else ''}, nothing imported\n"
-            + "\n".join(f"  {e}" for e in errors)
+            f"{source}: {count} bad row{'s' if count != 1 else ''}, nothing imported: "
+            + "; ".join(errors)
         )
     if not records:
         raise InvalidInput(f"{source}: no agencies in the file; nothing imported")

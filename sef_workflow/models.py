@@ -169,6 +169,8 @@ class Task(SQLModel, table=True):
     original_due_on: date | None = None
     original_due_at: datetime | None = Field(default=None, sa_type=_TZ)
     paused_at: datetime | None = Field(default=None, sa_type=_TZ)
+    #: bumped whenever the due date moves or the deadline ends, for calendar invites
+    deadline_sequence: int = 0
     next_reminder_at: datetime | None = Field(default=None, sa_type=_TZ)
     version: int = 1
 
@@ -195,3 +197,56 @@ class Event(SQLModel, table=True):
     to_state: str | None = Field(default=None, max_length=64)
     inputs: dict[str, Any] = Field(default_factory=dict, sa_column=_json())
     reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+
+
+class Notification(SQLModel, table=True):
+    """An email in the outbox, written in the same transaction as the change that causes it.
+
+    ``dedupe_key`` is unique, so firing twice or retrying never queues the same email twice;
+    ``message_id`` is derived from it, so a resend carries the same Message-ID.
+    """
+
+    __table_args__ = (
+        sa.Index("ix_notification_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    message_id: str = Field(max_length=250)
+    activity_id: int | None = Field(default=None, foreign_key="activity.id", index=True)
+    task_id: int | None = Field(default=None, foreign_key="task.id")
+    agency_id: int | None = Field(default=None, foreign_key="agency.id")
+    template: str = Field(max_length=64)
+    recipient_role: str = Field(max_length=32)
+    to_addr: str = Field(max_length=254)
+    cc_addrs: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    subject: str = Field(max_length=300)
+    text_body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    html_body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    ics: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    #: pending, sending, sent, failed, cancelled
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=_TZ)
+    lease_until: datetime | None = Field(default=None, sa_type=_TZ)
+    leased_by: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    created_at: datetime = Field(sa_type=_TZ)
+    sent_at: datetime | None = Field(default=None, sa_type=_TZ)
+    #: the notification this one replaces (a permanent failure retried to the deputy)
+    fallback_of: int | None = Field(default=None, foreign_key="notification.id")
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """One try at handing a notification to the SMTP server, and what the server said."""
+
+    __tablename__ = "delivery_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: int = Field(foreign_key="notification.id", index=True)
+    at: datetime = Field(sa_type=_TZ)
+    worker: str = Field(max_length=64)
+    #: sent, transient (will retry), permanent (failed)
+    outcome: str = Field(max_length=16)
+    code: int | None = None
+    detail: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))

@@ -45,6 +45,7 @@ from .models import (
     Task,
     WorkflowDefinition,
 )
+from .notify.outbox import About, Notifier
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class PlannedNotification:
     activity_id: int
     task_id: int | None = None
     agency_id: int | None = None
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,11 +120,13 @@ class Service:
         registry: Registry,
         calendar: WorkingCalendar,
         clock: Clock,
+        notifier: Notifier | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
         self.calendar = calendar
         self.clock = clock
+        self.notifier = notifier
         self._definitions: dict[int, Workflow] = {}
 
     # ------------------------------------------------------------------ definitions
@@ -349,7 +353,7 @@ class Service:
                 session, actor, wf, title, agency_rows, values, now, parent_id
             )
             outcome = Outcome(activity=activity, to_state=activity.state)
-            self._event(
+            event_id = self._event(
                 session,
                 activity.id,
                 None,
@@ -365,7 +369,16 @@ class Service:
             self._create_tasks(
                 session, actor, wf, activity, wf.open_creates, agency_rows, now, outcome
             )
-            self._plan_notifications(wf.open_notify, activity, outcome, agency_rows)
+            self._notify(
+                session,
+                wf,
+                wf.open_notify,
+                activity,
+                outcome,
+                f"ev{event_id}",
+                now,
+                agencies=agency_rows,
+            )
         return outcome
 
     def _insert_activity(
@@ -458,7 +471,7 @@ class Service:
             closed_at = now if wf.is_final(to_state) else None
             self._cas_activity(session, activity, expected, to_state, data, now, closed_at)
             outcome = Outcome(activity=activity, from_state=from_state, to_state=to_state)
-            self._event(
+            event_id = self._event(
                 session,
                 activity.id,
                 None,
@@ -494,7 +507,9 @@ class Service:
                 self._activity_effect(
                     session, actor, wf, activity, effect, tasks, agencies, now, reason, outcome
                 )
-            self._plan_notifications(t.notify, activity, outcome, agencies)
+            self._notify(
+                session, wf, t.notify, activity, outcome, f"ev{event_id}", now, agencies=agencies
+            )
         return outcome
 
     def _cas_activity(
@@ -568,7 +583,7 @@ class Service:
             to_state = kind.next_state(trigger, task.state)
             from_state = task.state
             outcome = Outcome(activity=activity, task=task, from_state=from_state)
-            self._move_task(
+            event_id = self._move_task(
                 session,
                 actor,
                 now,
@@ -584,8 +599,7 @@ class Service:
             for effect in t.effects:
                 self._task_effect(session, actor, kind, activity, task, effect, now, reason)
             outcome.to_state = task.state
-            agencies = self._agency_rows(session, [task.agency_id] if task.agency_id else [])
-            self._plan_notifications(t.notify, activity, outcome, agencies, task=task)
+            self._notify(session, wf, t.notify, activity, outcome, f"ev{event_id}", now, task=task)
         return outcome
 
     def add_task(
@@ -624,7 +638,16 @@ class Service:
             outcome.created_tasks.append(task)
             outcome.task = task
             self._bump_activity(session, activity, now)
-            self._plan_notifications(kind.add_notify, activity, outcome, [agency_row], task=task)
+            self._notify(
+                session,
+                wf,
+                kind.add_notify,
+                activity,
+                outcome,
+                f"task{task.id}:added",
+                now,
+                task=task,
+            )
         return outcome
 
     # ------------------------------------------------------------------ deadlines
@@ -725,9 +748,11 @@ class Service:
                 kind_name = "deadline_waived"
             else:  # pragma: no cover
                 raise ValueError(action)
+            if action != "pause":  # the date moves or the deadline ends: update invites
+                changes["deadline_sequence"] = task.deadline_sequence + 1
             self._cas_task(session, task, task.version, changes, now)
             assert activity.id is not None
-            self._event(
+            event_id = self._event(
                 session,
                 activity.id,
                 task.id,
@@ -740,7 +765,21 @@ class Service:
                 inputs,
                 reason,
             )
-            return Outcome(activity=activity, task=task, from_state=task.state, to_state=task.state)
+            outcome = Outcome(
+                activity=activity, task=task, from_state=task.state, to_state=task.state
+            )
+            to = "agency" if task.agency_id is not None else "coordinator"
+            self._notify(
+                session,
+                wf,
+                (Notify(template=kind_name, to=to),),
+                activity,
+                outcome,
+                f"ev{event_id}",
+                now,
+                task=task,
+            )
+            return outcome
 
     def _approver(self, session: Session, approver: str | None, actor: Actor, action: str) -> str:
         if approver is None:
@@ -946,7 +985,7 @@ class Service:
         reason: str | None,
         event_kind: str,
         expected_version: int | None = None,
-    ) -> None:
+    ) -> int:
         from_state = task.state
         changes: dict[str, Any] = {"state": to_state}
         if values:
@@ -960,7 +999,7 @@ class Service:
             changes["deadline_status"] = "running"
         expected = task.version if expected_version is None else expected_version
         self._cas_task(session, task, expected, changes, now)
-        self._event(
+        return self._event(
             session,
             task.activity_id,
             task.id,
@@ -1099,7 +1138,12 @@ class Service:
             new_on = self._as_moment(raw, "new_target_date")
             new_date = self.calendar.local_date(new_on)
             due = Due(at=self.calendar.end_of_day(new_date), on=new_date, all_day=True)
-            changes = {"due_at": due.at, "due_on": due.on, "deadline_status": "running"}
+            changes = {
+                "due_at": due.at,
+                "due_on": due.on,
+                "deadline_status": "running",
+                "deadline_sequence": task.deadline_sequence + 1,
+            }
             old = task.due_on
             self._cas_task(session, task, task.version, changes, now)
             self._event(
@@ -1122,34 +1166,67 @@ class Service:
         else:  # pragma: no cover - validated at load
             raise ValueError(effect)
 
-    def _plan_notifications(
+    def _notify(
         self,
+        session: Session,
+        wf: Workflow,
         notify: Sequence[Notify],
         activity: Activity,
         outcome: Outcome,
-        agencies: Sequence[Agency],
+        key: str,
+        now: datetime,
+        *,
         task: Task | None = None,
+        agencies: Sequence[Agency] | None = None,
     ) -> None:
-        """Work out who each declared notification is for, one entry per recipient."""
+        """Queue each declared notification in this transaction, one email per recipient.
+
+        ``agency`` and ``agency_manager`` go to the agency of ``task``, or of each task the
+        change created; ``activity_agencies`` to every agency taking part.
+        """
+        if not notify:
+            return
         assert activity.id is not None
+        if agencies is None:
+            agencies = self._activity_agencies(session, activity.id)
+        by_id = {a.id: a for a in agencies}
+        if task is not None and task.agency_id is not None and task.agency_id not in by_id:
+            by_id.update({a.id: a for a in self._agency_rows(session, [task.agency_id])})
         for n in notify:
             if n.to in ("agency", "agency_manager"):
                 targets = [task] if task is not None else outcome.created_tasks
-                for t in targets:
-                    if t is not None and t.agency_id is not None:
-                        outcome.notifications.append(
-                            PlannedNotification(n.template, n.to, activity.id, t.id, t.agency_id)
-                        )
-            elif n.to == "activity_agencies":
-                for a in agencies:
-                    outcome.notifications.append(
-                        PlannedNotification(
-                            n.template, n.to, activity.id, task.id if task else None, a.id
-                        )
-                    )
+                abouts = [
+                    About(activity, wf.title, t, by_id.get(t.agency_id))
+                    for t in targets
+                    if t.agency_id is not None
+                ]
             else:
-                outcome.notifications.append(
-                    PlannedNotification(n.template, n.to, activity.id, task.id if task else None)
+                agency = by_id.get(task.agency_id) if task is not None else None
+                abouts = [About(activity, wf.title, task, agency)]
+            for about in abouts:
+                task_key = about.task.id if about.task is not None else 0
+                if self.notifier is None:
+                    recipients = []
+                else:
+                    recipients = self.notifier.recipients(session, n.to, about, agencies)
+                    self.notifier.queue(
+                        session,
+                        key=f"{key}:t{task_key}",
+                        template=n.template,
+                        about=about,
+                        recipients=recipients,
+                        now=now,
+                    )
+                outcome.notifications.extend(
+                    PlannedNotification(
+                        n.template,
+                        n.to,
+                        activity.id,
+                        about.task.id if about.task is not None else None,
+                        r.agency.id if r.agency is not None else None,
+                        r.to,
+                    )
+                    for r in recipients
                 )
 
     def _event(
@@ -1165,10 +1242,12 @@ class Service:
         to_state: str | None,
         inputs: Mapping[str, Any],
         reason: str | None,
-    ) -> None:
+    ) -> int:
         table = Event.__table__  # type: ignore[attr-defined]
-        session.execute(
-            sa.insert(table).values(
+        result = session.execute(
+            sa.insert(table)
+            .returning(table.c.id)
+            .values(
                 activity_id=activity_id,
                 task_id=task_id,
                 at=now,
@@ -1182,6 +1261,8 @@ class Service:
                 reason=reason,
             )
         )
+        event_id: int = result.scalar_one()
+        return event_id
 
 
 def _clean_reason(reason: str | None, t: TransitionDef, trigger: str) -> str | None:

@@ -23,6 +23,8 @@ from sef_workflow.clock import FakeClock
 from sef_workflow.db import Database
 from sef_workflow.definitions import Registry
 from sef_workflow.directory import AgencyRecord
+from sef_workflow.notify.outbox import Notifier
+from sef_workflow.notify.render import Templates
 from sef_workflow.service import Actor, Service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,11 +109,28 @@ def registry() -> Registry:
     return Registry(WORKFLOWS)
 
 
+TEMPLATES = ROOT / "notifications"
+
+
+@pytest.fixture
+def notifier(calendar: WorkingCalendar) -> Notifier:
+    return Notifier(
+        Templates(TEMPLATES, "Northshire Safeguarding Children Partnership (fictional)"),
+        calendar,
+        base_url="http://127.0.0.1:8000",
+        business_unit_email="business.unit@northshire-scp.example",
+    )
+
+
 @pytest.fixture
 def service(
-    database: Database, registry: Registry, calendar: WorkingCalendar, clock: FakeClock
+    database: Database,
+    registry: Registry,
+    calendar: WorkingCalendar,
+    clock: FakeClock,
+    notifier: Notifier,
 ) -> Service:
-    return Service(database, registry, calendar, clock)
+    return Service(database, registry, calendar, clock, notifier)
 
 
 COORDINATOR = Actor(id="coordinator@northshire-scp.example", role="coordinator", name="Casey Coord")

@@ -1,0 +1,1 @@
+"""Notifications: templates, outbox, calendar invites and delivery."""

@@ -1,0 +1,252 @@
+"""The outbox: notifications written by the service in the same transaction as the change.
+
+:class:`Notifier` works out who a declared notification is for (one email per recipient:
+the agency's lead addressed and deputy copied, never a list of other agencies), builds the
+allow-listed template context, renders the message and inserts it with a unique dedupe key,
+so the same change can never queue the same email twice. Nothing here commits: the caller's
+transaction does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from ..calendar import WorkingCalendar, format_date, remaining
+from ..models import Activity, Agency, Notification, Staff, Task
+from ..views import describe_task_deadline, task_due
+from .ics import deadline_invite
+from .render import Templates
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One email's addressee: To one person, Cc the deputy where the agency has one."""
+
+    role: str
+    to: str
+    name: str
+    cc: tuple[str, ...] = ()
+    agency: Agency | None = None
+
+
+@dataclass(frozen=True)
+class About:
+    """What a notification is about."""
+
+    activity: Activity
+    activity_type: str
+    task: Task | None = None
+    agency: Agency | None = None
+
+
+class Notifier:
+    """Renders declared notifications into outbox rows inside the caller's transaction."""
+
+    def __init__(
+        self,
+        templates: Templates,
+        calendar: WorkingCalendar,
+        *,
+        base_url: str,
+        business_unit_email: str,
+    ) -> None:
+        self.templates = templates
+        self.calendar = calendar
+        self.base_url = base_url.rstrip("/")
+        self.business_unit_email = business_unit_email
+        self.domain = business_unit_email.rpartition("@")[2] or "sef-workflow.invalid"
+
+    # ------------------------------------------------------------------ recipients
+    def recipients(
+        self,
+        session: Session,
+        to: str,
+        about: About,
+        activity_agencies: Sequence[Agency],
+    ) -> list[Recipient]:
+        """Who gets a notification declared ``to = <to>``, one entry per email."""
+        if to == "agency":
+            agency = about.agency
+            return [] if agency is None else [_lead(agency)]
+        if to == "agency_manager":
+            agency = about.agency
+            if agency is None:
+                return []
+            if agency.manager_email:
+                return [
+                    Recipient(
+                        "agency_manager",
+                        agency.manager_email,
+                        agency.manager_name or agency.name,
+                        (),
+                        agency,
+                    )
+                ]
+            return [_lead(agency)]
+        if to == "activity_agencies":
+            return [_lead(a) for a in activity_agencies if a.active]
+        if to == "coordinator":
+            staff = session.exec(
+                select(Staff).where(Staff.email == about.activity.opened_by)
+            ).first()
+            if staff is not None and staff.active:
+                return [Recipient("coordinator", staff.email, staff.name)]
+            return [Recipient("business_unit", self.business_unit_email, "Business unit")]
+        if to == "managers":
+            managers = session.exec(
+                select(Staff)
+                .where(Staff.role == "manager", col(Staff.active).is_(True))
+                .order_by(col(Staff.email))
+            ).all()
+            return [Recipient("manager", m.email, m.name) for m in managers]
+        if to == "business_unit":
+            return [Recipient("business_unit", self.business_unit_email, "Business unit")]
+        raise ValueError(f"unknown recipient {to!r}")  # pragma: no cover - validated at load
+
+    # ------------------------------------------------------------------ context
+    def link(self, about: About) -> str:
+        return f"{self.base_url}/activities/{about.activity.ref}"
+
+    def context(self, about: About, recipient: Recipient, now: datetime) -> dict[str, Any]:
+        """The allow-listed names a template may see, and nothing else."""
+        task = about.task
+        due = task_due(task) if task is not None else None
+        deadline = ""
+        left: int | None = None
+        deadline_text = ""
+        if task is not None and due is not None and task.deadline_status in ("running", "paused"):
+            deadline = format_date(due.on)
+            left = remaining(due, now, self.calendar)
+            deadline_text = describe_task_deadline(task, now, self.calendar)
+        agency = about.agency or recipient.agency
+        return {
+            "reference": about.activity.ref,
+            "activity_type": about.activity_type,
+            "activity_title": about.activity.title,
+            "task_title": task.title if task is not None else "",
+            "agency_name": agency.name if agency is not None else "",
+            "recipient_name": recipient.name,
+            "deadline": deadline,
+            "working_days_left": left,
+            "deadline_text": deadline_text,
+            "link": self.link(about),
+        }
+
+    # ------------------------------------------------------------------ writing
+    def queue(
+        self,
+        session: Session,
+        *,
+        key: str,
+        template: str,
+        about: About,
+        recipients: Sequence[Recipient],
+        now: datetime,
+        cancel_invite: bool = False,
+    ) -> int:
+        """Render and insert one row per recipient; returns how many were new."""
+        added = 0
+        for recipient in recipients:
+            dedupe_key = f"{key}:{template}:{recipient.role}:{recipient.to}"
+            rendered = self.templates.render(template, self.context(about, recipient, now))
+            ics = self._invite(about, recipient, now, cancel_invite)
+            values = {
+                "dedupe_key": dedupe_key[:200],
+                "message_id": self.message_id(dedupe_key),
+                "activity_id": about.activity.id,
+                "task_id": about.task.id if about.task is not None else None,
+                "agency_id": recipient.agency.id if recipient.agency is not None else None,
+                "template": template,
+                "recipient_role": recipient.role,
+                "to_addr": recipient.to,
+                "cc_addrs": list(recipient.cc),
+                "subject": rendered.subject[:300],
+                "text_body": rendered.text,
+                "html_body": rendered.html,
+                "ics": ics,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            added += insert_notification(session, values)
+        return added
+
+    def message_id(self, dedupe_key: str) -> str:
+        digest = hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:32]
+        return f"<{digest}@{self.domain}>"
+
+    def _invite(
+        self, about: About, recipient: Recipient, now: datetime, cancel: bool
+    ) -> str | None:
+        """The calendar entry for the agency's own deadline, or ``None`` when there is none.
+
+        Sent only to the agency that owes the task; cancelled once the deadline is waived or
+        the task is closed.
+        """
+        task = about.task
+        agency = recipient.agency
+        if (
+            task is None
+            or task.id is None
+            or task.due_on is None
+            or agency is None
+            or recipient.role != "agency"
+            or task.agency_id != agency.id
+        ):
+            return None
+        lifted = cancel or task.deadline_status == "waived" or not task.is_open
+        if task.deadline_status == "met" and not lifted:
+            return None
+        return deadline_invite(
+            task_id=task.id,
+            domain=self.domain,
+            sequence=task.deadline_sequence,
+            summary=f"{about.activity.ref}: {about.activity_type} deadline",
+            due_on=task.due_on,
+            link=self.link(about),
+            organizer=self.business_unit_email,
+            attendee=recipient.to,
+            now=now,
+            cancel=lifted,
+        )
+
+
+def _lead(agency: Agency) -> Recipient:
+    cc = (agency.deputy_email,) if agency.deputy_email else ()
+    return Recipient("agency", agency.lead_email, agency.lead_name, cc, agency)
+
+
+def insert_notification(session: Session, values: dict[str, Any]) -> int:
+    """Insert unless a row with the same dedupe key exists; 1 if inserted, else 0."""
+    table = Notification.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = (
+            pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+    elif dialect == "sqlite":
+        stmt = (
+            sqlite_insert(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+    else:  # pragma: no cover - other databases: check first
+        exists = session.execute(
+            sa.select(table.c.id).where(table.c.dedupe_key == values["dedupe_key"])
+        ).first()
+        if exists:
+            return 0
+        stmt = sa.insert(table).values(**values)
+    result = session.execute(stmt)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
