@@ -20,9 +20,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from ..calendar import WorkingCalendar, format_date, remaining
+from ..calendar import WorkingCalendar, describe_remaining, format_date, remaining
 from ..models import Activity, Agency, Notification, Staff, Task
-from ..views import describe_task_deadline, task_due
+from ..views import task_due
 from .ics import deadline_invite
 from .render import Templates
 
@@ -126,7 +126,11 @@ class Notifier:
         if task is not None and due is not None and task.deadline_status in ("running", "paused"):
             deadline = format_date(due.on)
             left = remaining(due, now, self.calendar)
-            deadline_text = describe_task_deadline(task, now, self.calendar)
+            deadline_text = (
+                "the clock is paused"
+                if task.deadline_status == "paused"
+                else describe_remaining(due, now, self.calendar)
+            )
         agency = about.agency or recipient.agency
         return {
             "reference": about.activity.ref,
@@ -248,5 +252,4 @@ def insert_notification(session: Session, values: dict[str, Any]) -> int:
         if exists:
             return 0
         stmt = sa.insert(table).values(**values)
-    result = session.execute(stmt)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return len(session.execute(stmt.returning(table.c.id)).all())

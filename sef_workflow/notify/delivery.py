@@ -1,0 +1,432 @@
+"""Delivery: claim due outbox rows, send them outside any transaction, record what happened.
+
+One batch is three steps:
+
+1. :meth:`Delivery.claim` — one transaction: due rows (``pending`` and due, or ``sending``
+   with an expired lease) become ``sending``, leased to this worker until ``now + lease``,
+   with ``attempts + 1``. On PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``, so
+   two workers claim different rows; on SQLite the write transaction (``BEGIN IMMEDIATE``)
+   serialises claims.
+2. ``sender.send(...)`` — no transaction is open while SMTP talks.
+3. :meth:`Delivery.record` — one transaction per message: a compare-and-set on
+   ``(status='sending', leased_by=worker, attempts=<claimed>)`` so a worker whose lease was
+   taken over never overwrites the new owner's outcome, then a ``delivery_attempt`` row.
+
+Delivery is at least once: a worker that dies between sending and recording leaves its rows
+``sending``; once the lease ends another worker sends them again, with the same Message-ID.
+
+Outcomes: sent; transient (``pending`` again after ``min(cap, base * 2**(attempts-1))``
+seconds, ``failed`` after ``max_attempts``); permanent (``failed`` with the server's
+reply, listed by :func:`failed` for a coordinator). When an agency lead's address is
+refused for good and the agency has a deputy who did not get the message as an accepted
+Cc, a fallback copy to the deputy is queued (once: its dedupe key is derived).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from ..clock import Clock
+from ..db import Database
+from ..errors import InvalidInput, NotFound
+from ..models import Agency, DeliveryAttempt, Notification
+from .outbox import insert_notification
+from .smtp import MailSender, Outgoing, Result, SmtpSender
+
+if TYPE_CHECKING:
+    from ..config import LoadedSettings
+
+log = logging.getLogger(__name__)
+
+#: Longest dedupe key the column holds.
+DEDUPE_KEY_MAX = 200
+FALLBACK_SUFFIX = ":deputy"
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What one batch did."""
+
+    claimed: int
+    sent: int
+    retrying: int
+    failed: int
+    fallbacks: int
+    #: results not recorded because another worker had taken the row over
+    lost_leases: int = 0
+
+
+def default_worker_id() -> str:
+    """``host:pid``: unique among the processes sharing a database."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def outgoing(n: Notification, from_addr: str) -> Outgoing:
+    """The email for an outbox row. Date is when the row was written, so a resend is the
+    same message."""
+    if n.id is None:  # pragma: no cover - rows from the database have ids
+        raise ValueError("notification has no id")
+    return Outgoing(
+        notification_id=n.id,
+        message_id=n.message_id,
+        from_addr=from_addr,
+        to=n.to_addr,
+        cc=tuple(n.cc_addrs or ()),
+        subject=n.subject,
+        text=n.text_body,
+        html=n.html_body,
+        ics=n.ics,
+        date=n.created_at,
+    )
+
+
+def message_id_for(dedupe_key: str, domain: str) -> str:
+    """The Message-ID the :class:`~sef_workflow.notify.outbox.Notifier` gives a dedupe key."""
+    digest = hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+def fallback_key(dedupe_key: str) -> str:
+    """The dedupe key of the deputy fallback for ``dedupe_key``, within the column's length."""
+    key = dedupe_key + FALLBACK_SUFFIX
+    if len(key) <= DEDUPE_KEY_MAX:
+        return key
+    digest = hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:16]
+    keep = DEDUPE_KEY_MAX - len(digest) - len(FALLBACK_SUFFIX) - 1
+    return f"{dedupe_key[:keep]}~{digest}{FALLBACK_SUFFIX}"
+
+
+def backoff(attempts: int, base_seconds: int, cap_seconds: int) -> timedelta:
+    """Delay before the next try after ``attempts`` tries: base, 2 x base, 4 x base ... cap."""
+    exponent = max(attempts - 1, 0)
+    if exponent >= 32:  # 2**32 x base is past any cap
+        return timedelta(seconds=cap_seconds)
+    return timedelta(seconds=min(cap_seconds, base_seconds * 2**exponent))
+
+
+class Delivery:
+    """Delivers the outbox through a :class:`~sef_workflow.notify.smtp.MailSender`."""
+
+    def __init__(
+        self,
+        db: Database,
+        sender: MailSender,
+        clock: Clock,
+        *,
+        from_addr: str,
+        worker: str,
+        batch_size: int = 50,
+        lease_seconds: int = 300,
+        max_attempts: int = 8,
+        retry_base_seconds: int = 60,
+        retry_cap_seconds: int = 3600,
+    ) -> None:
+        if batch_size < 1 or lease_seconds < 1 or max_attempts < 1:
+            raise ValueError("batch_size, lease_seconds and max_attempts must be at least 1")
+        if not worker or len(worker) > 64:
+            raise ValueError("worker must be 1 to 64 characters")
+        self.db = db
+        self.sender = sender
+        self.clock = clock
+        self.from_addr = from_addr
+        self.worker = worker
+        self.batch_size = batch_size
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+        self.retry_base_seconds = retry_base_seconds
+        self.retry_cap_seconds = retry_cap_seconds
+
+    @classmethod
+    def from_settings(
+        cls,
+        db: Database,
+        loaded: LoadedSettings,
+        clock: Clock,
+        *,
+        sender: MailSender | None = None,
+        worker: str | None = None,
+        catcher_port: int | None = None,
+    ) -> Delivery:
+        """A delivery worker configured by ``[smtp]`` and ``[mail]``.
+
+        With no ``smtp.host`` mail goes to the embedded catcher on 127.0.0.1 (at
+        ``catcher_port``, by default ``mail.catcher_port``), which the caller runs.
+        """
+        s = loaded.settings
+        if sender is None:
+            if s.smtp.host:
+                sender = SmtpSender(
+                    s.smtp.host,
+                    s.smtp.port,
+                    s.smtp.tls,
+                    s.smtp.username,
+                    s.smtp.password,
+                    s.smtp.timeout_seconds,
+                    s.mail.connections,
+                )
+            else:
+                port = s.mail.catcher_port if catcher_port is None else catcher_port
+                sender = SmtpSender(
+                    "127.0.0.1",
+                    port,
+                    "none",
+                    "",
+                    "",
+                    s.smtp.timeout_seconds,
+                    s.mail.connections,
+                    local_hostname="localhost",
+                )
+        return cls(
+            db,
+            sender,
+            clock,
+            from_addr=s.smtp.from_address or s.partnership.business_unit_email,
+            worker=worker or default_worker_id(),
+            batch_size=s.mail.batch_size,
+            lease_seconds=s.mail.lease_seconds,
+            max_attempts=s.mail.max_attempts,
+            retry_base_seconds=s.mail.retry_base_seconds,
+            retry_cap_seconds=s.mail.retry_cap_seconds,
+        )
+
+    # ------------------------------------------------------------------ claim
+    def claim(self) -> list[Notification]:
+        """Lease up to ``batch_size`` due rows to this worker, oldest due first."""
+        now = self.clock.now()
+        t = Notification.__table__  # type: ignore[attr-defined]
+        with self.db.write() as session:
+            due = (
+                sa.select(t.c.id)
+                .where(
+                    sa.or_(
+                        sa.and_(t.c.status == "pending", t.c.next_attempt_at <= now),
+                        sa.and_(t.c.status == "sending", t.c.lease_until < now),
+                    )
+                )
+                .order_by(t.c.next_attempt_at, t.c.id)
+                .limit(self.batch_size)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            stmt = (
+                sa.update(Notification)
+                .where(col(Notification.id).in_(due.scalar_subquery()))
+                .values(
+                    status="sending",
+                    lease_until=now + self.lease,
+                    leased_by=self.worker,
+                    attempts=col(Notification.attempts) + 1,
+                )
+                .returning(Notification)
+                .execution_options(synchronize_session=False)
+            )
+            rows = list(session.execute(stmt).scalars().all())
+        rows.sort(key=lambda n: (n.next_attempt_at, n.id or 0))
+        return rows
+
+    # ------------------------------------------------------------------ send
+    def deliver_once(self) -> DeliveryReport:
+        """Claim a batch, send it (no transaction open), record each outcome."""
+        batch = self.claim()
+        if not batch:
+            return DeliveryReport(0, 0, 0, 0, 0)
+        messages = [outgoing(n, self.from_addr) for n in batch]
+        try:
+            results = asyncio.run(self.sender.send(messages))
+        except Exception as exc:  # the sender broke: retry the batch later, do not lose it
+            log.exception("mail sender failed on a batch of %d", len(messages))
+            detail = f"sender error: {type(exc).__name__}: {exc}"
+            results = [Result(m.notification_id, "transient", None, detail) for m in messages]
+        return self.record(results, batch)
+
+    def run(self, stop: threading.Event, interval: float) -> None:
+        """Deliver until ``stop`` is set, waiting ``interval`` seconds when there is nothing
+        (more) to do. A batch in hand is always finished before stopping."""
+        while not stop.is_set():
+            try:
+                report = self.deliver_once()
+            except Exception:  # the database is away, say: try again next interval
+                log.exception("delivery batch failed")
+                report = None
+            if report is None or report.claimed < self.batch_size:
+                stop.wait(interval)
+
+    # ------------------------------------------------------------------ record
+    def record(self, results: Sequence[Result], claimed: Sequence[Notification]) -> DeliveryReport:
+        """Record each result in its own transaction; ``claimed`` is what :meth:`claim`
+        returned (its lease and attempt count are checked, so a stale worker writes no
+        state). A claimed row without a result counts as a transient failure."""
+        by_id = {n.id: n for n in claimed if n.id is not None}
+        answered = {r.notification_id for r in results}
+        todo = list(results) + [
+            Result(i, "transient", None, "no result from the mail sender")
+            for i in by_id
+            if i not in answered
+        ]
+        seen: set[int] = set()
+        counts = {"sent": 0, "retrying": 0, "failed": 0, "fallbacks": 0, "lost": 0}
+        for result in todo:
+            n = by_id.get(result.notification_id)
+            if n is None or result.notification_id in seen:
+                log.error("result for notification %s, not in the batch", result.notification_id)
+                continue
+            seen.add(result.notification_id)
+            try:
+                self._record_one(n, result, counts)
+            except Exception:  # one bad row never stops the rest; its lease will expire
+                log.exception("could not record delivery of notification %s", n.id)
+        return DeliveryReport(
+            claimed=len(claimed),
+            sent=counts["sent"],
+            retrying=counts["retrying"],
+            failed=counts["failed"],
+            fallbacks=counts["fallbacks"],
+            lost_leases=counts["lost"],
+        )
+
+    def _record_one(self, n: Notification, result: Result, counts: dict[str, int]) -> None:
+        now = self.clock.now()
+        outcome = result.outcome
+        values: dict[str, Any] = {"lease_until": None, "leased_by": None}
+        if outcome == "sent":
+            values |= {"status": "sent", "sent_at": now, "last_error": None}
+            counted = "sent"
+        elif outcome == "transient" and n.attempts < self.max_attempts:
+            delay = backoff(n.attempts, self.retry_base_seconds, self.retry_cap_seconds)
+            values |= {
+                "status": "pending",
+                "next_attempt_at": now + delay,
+                "last_error": result.detail,
+            }
+            counted = "retrying"
+        else:  # permanent, or transient too many times
+            error = result.detail
+            if outcome == "transient":
+                error = f"gave up after {n.attempts} attempts: {error}"
+            values |= {"status": "failed", "last_error": error}
+            counted = "failed"
+        with self.db.write() as session:
+            updated = session.execute(
+                sa.update(Notification)
+                .where(
+                    col(Notification.id) == n.id,
+                    col(Notification.status) == "sending",
+                    col(Notification.leased_by) == self.worker,
+                    col(Notification.attempts) == n.attempts,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            applied = bool(updated.rowcount)  # type: ignore[attr-defined]
+            detail = result.detail if applied else f"(lease lost, row not updated) {result.detail}"
+            session.add(
+                DeliveryAttempt(
+                    notification_id=result.notification_id,
+                    at=now,
+                    worker=self.worker,
+                    outcome=outcome,
+                    code=result.code,
+                    detail=detail,
+                )
+            )
+            if not applied:
+                counts["lost"] += 1
+                return
+            counts[counted] += 1
+            if outcome == "permanent":
+                counts["fallbacks"] += self._queue_fallback(session, n, result, now)
+
+    def _queue_fallback(
+        self, session: Session, n: Notification, result: Result, now: datetime
+    ) -> int:
+        """Queue the message to the agency's deputy when the lead's address was refused for
+        good and the deputy has not already taken it as a Cc. 1 if queued, else 0."""
+        if n.recipient_role != "agency" or n.agency_id is None or n.id is None:
+            return 0
+        refused = {a.lower() for a in result.refused}
+        to = n.to_addr.lower()
+        if to not in refused:  # the whole message was refused, not the lead's address
+            return 0
+        agency = session.get(Agency, n.agency_id)
+        deputy = agency.deputy_email if agency is not None else None
+        if not deputy or deputy.lower() == to or deputy.lower() in refused:
+            return 0
+        if deputy.lower() in {c.lower() for c in n.cc_addrs or ()}:
+            return 0  # the deputy was copied in and the server took it
+        key = fallback_key(n.dedupe_key)
+        domain = n.message_id.strip("<>").rpartition("@")[2]
+        domain = domain or self.from_addr.rpartition("@")[2].strip(">") or "sef-workflow.invalid"
+        values: dict[str, Any] = {
+            "dedupe_key": key,
+            "message_id": message_id_for(key, domain),
+            "activity_id": n.activity_id,
+            "task_id": n.task_id,
+            "agency_id": n.agency_id,
+            "template": n.template,
+            "recipient_role": "agency_deputy",
+            "to_addr": deputy,
+            "cc_addrs": [],
+            "subject": n.subject,
+            "text_body": n.text_body,
+            "html_body": n.html_body,
+            "ics": n.ics,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "fallback_of": n.id,
+        }
+        return insert_notification(session, values)
+
+
+# ---------------------------------------------------------------------- coordinators
+def failed(db: Database) -> list[Notification]:
+    """Every notification that could not be delivered, oldest first, for a coordinator."""
+    with db.read() as session:
+        return list(
+            session.exec(
+                select(Notification)
+                .where(Notification.status == "failed")
+                .order_by(col(Notification.created_at), col(Notification.id))
+            ).all()
+        )
+
+
+def retry(db: Database, notification_id: int, clock: Clock) -> None:
+    """Put a failed notification back in the outbox, due now, with a fresh attempt count."""
+    now = clock.now()
+    with db.write() as session:
+        row = session.get(Notification, notification_id)
+        if row is None:
+            raise NotFound(f"notification {notification_id} does not exist")
+        if row.status != "failed":
+            raise InvalidInput(
+                f"notification {notification_id} is {row.status}; only a failed "
+                "notification can be retried"
+            )
+        updated = session.execute(
+            sa.update(Notification)
+            .where(col(Notification.id) == notification_id, col(Notification.status) == "failed")
+            .values(
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                lease_until=None,
+                leased_by=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if not updated.rowcount:  # type: ignore[attr-defined]  # pragma: no cover - a race
+            raise InvalidInput(f"notification {notification_id} changed; try again")

@@ -1,0 +1,149 @@
+"""Notifications are written with the change that causes them: one per recipient, deduplicated,
+with only allow-listed details, and with a calendar invite for an agency's own deadline."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import icalendar
+import pytest
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from sef_workflow.errors import TransitionNotAllowed
+from sef_workflow.models import Notification
+from sef_workflow.notify.outbox import insert_notification
+from sef_workflow.service import Actor, Service
+
+from .conftest import COORDINATOR, MANAGER
+
+
+def _rows(svc: Service) -> list[Notification]:
+    with svc.db.read() as session:
+        return list(session.exec(select(Notification).order_by(col(Notification.id))).all())
+
+
+def _issue(svc: Service) -> str:
+    ref = svc.open_activity(
+        COORDINATOR,
+        "themed_audit",
+        "Neglect themed audit (fictional)",
+        ["POL", "ICB", "CSC"],
+        {"theme": "Neglect"},
+    ).activity.ref
+    svc.fire(COORDINATOR, ref, "sample_cases", {"sample_size": 3})
+    svc.fire(COORDINATOR, ref, "issue_audit_tools")
+    return ref
+
+
+def test_request_goes_to_each_lead_with_deputy_copied(partnership: Service) -> None:
+    _issue(partnership)
+    rows = _rows(partnership)
+    assert [r.template for r in rows] == ["audit_tool_issued"] * 3
+    by_to = {r.to_addr: r for r in rows}
+    assert set(by_to) == {
+        "lead@police.northshire.example",
+        "lead@icb.northshire.example",
+        "lead@csc.northshire.example",
+    }
+    assert by_to["lead@police.northshire.example"].cc_addrs == ["deputy@police.northshire.example"]
+    assert by_to["lead@icb.northshire.example"].cc_addrs == []  # no deputy
+    for row in rows:
+        assert row.status == "pending"
+        assert row.message_id.startswith("<")
+        assert row.message_id.endswith(
+            "@northshire-scp.example>"
+        )
+        # one email per recipient: no other agency's address or name anywhere in it
+        others = {a for a in by_to if a != row.to_addr}
+        for other in others:
+            assert other not in row.text_body + row.html_body + row.subject
+        assert row.subject.startswith("MAA-2026-001")
+        assert "http://127.0.0.1:8000/activities/MAA-2026-001" in row.text_body
+
+
+def test_subject_carries_only_reference_and_type(partnership: Service) -> None:
+    _issue(partnership)
+    for row in _rows(partnership):
+        assert "Neglect" not in row.subject  # the title and theme stay out of the subject
+        assert "Northshire Constabulary" not in row.subject
+
+
+def test_invite_is_stable_and_moves_with_the_deadline(partnership: Service) -> None:
+    _issue(partnership)
+    first = next(r for r in _rows(partnership) if r.to_addr.startswith("lead@police"))
+    assert first.ics is not None
+    event = icalendar.Calendar.from_ical(first.ics).walk("VEVENT")[0]
+    assert event["UID"] == f"sef-task-{first.task_id}@northshire-scp.example"
+    assert int(event["SEQUENCE"]) == 0
+    assert event.decoded("DTSTART") == date(2026, 2, 2)
+    assert first.task_id is not None
+    partnership.extend_deadline(COORDINATOR, first.task_id, date(2026, 2, 9), "Staff sickness")
+    moved = _rows(partnership)[-1]
+    assert moved.template == "deadline_extended"
+    assert moved.to_addr == first.to_addr
+    assert moved.ics is not None
+    event = icalendar.Calendar.from_ical(moved.ics).walk("VEVENT")[0]
+    assert event["UID"] == f"sef-task-{first.task_id}@northshire-scp.example"
+    assert int(event["SEQUENCE"]) == 1
+    assert event.decoded("DTSTART") == date(2026, 2, 9)
+    partnership.waive_deadline(COORDINATOR, first.task_id, "Agency not involved", MANAGER.id)
+    waived = _rows(partnership)[-1]
+    assert waived.template == "deadline_waived"
+    assert waived.ics is not None
+    cal = icalendar.Calendar.from_ical(waived.ics)
+    assert cal["METHOD"] == "CANCEL"
+    event = cal.walk("VEVENT")[0]
+    assert (event["STATUS"], int(event["SEQUENCE"])) == ("CANCELLED", 2)
+
+
+def test_return_received_goes_to_the_coordinator(partnership: Service) -> None:
+    _issue(partnership)
+    task = next(r for r in _rows(partnership) if r.to_addr.startswith("lead@csc"))
+    assert task.task_id is not None
+    assert task.agency_id is not None
+    lead = Actor(id="lead@csc.northshire.example", role="agency", agency_id=task.agency_id)
+    out = partnership.fire_task(lead, task.task_id, "submit", {"summary": "Attached"})
+    assert [(n.template, n.address) for n in out.notifications] == [
+        ("return_received", COORDINATOR.id)
+    ]
+    assert _rows(partnership)[-1].ics is None  # not the coordinator's own deadline
+
+
+def test_managers_each_get_their_own_email(partnership: Service) -> None:
+    partnership.add_staff(
+        Actor.system(), "Second Manager", "manager2@northshire-scp.example", "manager"
+    )
+    ref = partnership.open_activity(
+        COORDINATOR, "themed_audit", "Concern check (fictional)", ["POL"], {"theme": "Neglect"}
+    ).activity.ref
+    partnership.fire(COORDINATOR, ref, "raise_concern", reason="Referred to the MASH")
+    rows = [r for r in _rows(partnership) if r.template == "safeguarding_concern_escalated"]
+    assert sorted(r.to_addr for r in rows) == [
+        "business.unit@northshire-scp.example",
+        "manager2@northshire-scp.example",
+        "manager@northshire-scp.example",
+    ]
+    assert all(r.cc_addrs == [] for r in rows)
+
+
+def test_a_failed_change_queues_nothing(partnership: Service) -> None:
+    ref = partnership.open_activity(
+        COORDINATOR, "themed_audit", "Failure check (fictional)", ["POL"], {"theme": "Neglect"}
+    ).activity.ref
+    with pytest.raises(TransitionNotAllowed):
+        partnership.fire(COORDINATOR, ref, "issue_audit_tools")
+    assert _rows(partnership) == []
+
+
+def test_the_same_dedupe_key_is_queued_once(partnership: Service) -> None:
+    _issue(partnership)
+    row = _rows(partnership)[0]
+    values = {
+        c.name: getattr(row, c.name) for c in Notification.__table__.columns if c.name != "id"
+    }  # type: ignore[attr-defined]
+    with partnership.db.write() as session:
+        assert insert_notification(session, values) == 0
+    with partnership.db.read() as session:
+        count = session.execute(sa.select(sa.func.count()).select_from(Notification)).scalar_one()
+    assert count == 3
