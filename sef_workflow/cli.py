@@ -204,6 +204,34 @@ def config_show(c: Context) -> None:
             click.echo(f"{key} = {shown}")
 
 
+# --------------------------------------------------------------------------------- templates
+@main.group()
+def templates() -> None:
+    """The email templates in notifications/."""
+
+
+@templates.command("check")
+@pass_ctx
+def templates_check(c: Context) -> None:
+    """Render every template with sample data; fail on a name outside the allow-list.
+
+    Also fails when a template a workflow names is missing, a subject uses anything but the
+    reference and activity type, or a template does not render.
+    """
+    from .errors import DefinitionError
+    from .notify.outbox import templates_named
+
+    app = c.app
+    required = templates_named(app.registry.current().values())
+    problems = app.notifier.templates.check(required)
+    if problems:
+        for line in problems:
+            click.echo(line, err=True)
+        raise DefinitionError(f"{len(problems)} template problem(s); nothing was sent")
+    names = app.notifier.templates.names()
+    click.echo(f"{app.settings.templates_dir()}: ok ({len(names)} messages)")
+
+
 # --------------------------------------------------------------------------------- agencies
 @main.group()
 def agencies() -> None:
@@ -430,7 +458,7 @@ def activity_list(c: Context, workflow: str | None, state: str | None, open_only
 @pass_ctx
 def activity_show(c: Context, ref: str) -> None:
     """Show an activity: state, allowed triggers, tasks with deadlines, and the timeline."""
-    from .views import describe_task_deadline, event_line
+    from .views import describe_task_deadline, email_line, event_line
 
     service, cal = c.service, c.app.calendar
     act, wf, agencies_, tasks = service.get_activity(ref)
@@ -449,8 +477,12 @@ def activity_show(c: Context, ref: str) -> None:
     _table(rows, ("ID", "TASK", "STATE", "DEADLINE"))
     click.echo("\nTimeline:")
     task_titles = {t.id: t.title for t in tasks}
-    for e in service.timeline(ref):
-        click.echo("  " + event_line(e, cal, task_titles))
+    lines = [(e.at, 0, e.id or 0, event_line(e, cal, task_titles)) for e in service.timeline(ref)]
+    lines += [
+        (n.created_at, 1, n.id or 0, email_line(n, cal)) for n in service.notifications_for(ref)
+    ]
+    for _at, _order, _id, line in sorted(lines):
+        click.echo("  " + line)
 
 
 @activity.command("fire")

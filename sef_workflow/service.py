@@ -40,6 +40,7 @@ from .models import (
     ActivityAgency,
     Agency,
     Event,
+    Notification,
     ReferenceCounter,
     Staff,
     Task,
@@ -306,6 +307,18 @@ class Service:
             return list(
                 session.exec(
                     select(Event).where(Event.activity_id == activity.id).order_by(col(Event.id))
+                ).all()
+            )
+
+    def notifications_for(self, ref: str) -> list[Notification]:
+        """The activity's emails, oldest first, with their delivery state."""
+        with self.db.read() as session:
+            activity = self._activity(session, ref)
+            return list(
+                session.exec(
+                    select(Notification)
+                    .where(Notification.activity_id == activity.id)
+                    .order_by(col(Notification.id))
                 ).all()
             )
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from .calendar import Due, WorkingCalendar, describe_remaining, format_date
-from .models import Event, Task
+from .models import Event, Notification, Task
 
 
 def task_due(task: Task) -> Due | None:
@@ -75,4 +75,19 @@ def event_line(event: Event, cal: WorkingCalendar, task_titles: Mapping[int | No
     return line
 
 
-__all__ = ["describe_task_deadline", "event_line", "format_date", "task_due"]
+def email_line(n: Notification, cal: WorkingCalendar) -> str:
+    """One email on the timeline: when it was queued, to whom, and what became of it."""
+    at = n.created_at.astimezone(cal.tz).strftime("%a %d %b %Y %H:%M")
+    what = f"email '{n.template}' to {n.to_addr} ({n.recipient_role})"
+    if n.cc_addrs:
+        what += f", cc {', '.join(n.cc_addrs)}"
+    if n.status == "sent" and n.sent_at is not None:
+        state = "sent " + n.sent_at.astimezone(cal.tz).strftime("%a %d %b %H:%M")
+    elif n.status == "failed":
+        state = f"FAILED: {n.last_error or 'no reason recorded'}"
+    else:
+        state = n.status + (f" (attempt {n.attempts})" if n.attempts else "")
+    return f"{at}  {what}: {state}"
+
+
+__all__ = ["describe_task_deadline", "email_line", "event_line", "format_date", "task_due"]

@@ -52,7 +52,7 @@ def load_demo(app: App, *, reset: bool = False, echo: Callable[[str], Any] = pri
         app.calendar.local_date(now) - timedelta(days=63), time(9, 30), tzinfo=app.calendar.tz
     )
     clock = FakeClock(start)
-    svc = Service(app.db, app.registry, app.calendar, clock)
+    svc = Service(app.db, app.registry, app.calendar, clock, app.notifier)
     story = _Story(svc, clock, now)
     echo("Loading the fictional Northshire partnership ...")
     story.directory()
@@ -111,10 +111,7 @@ class _Story:
 
     def agency(self, code: str) -> Actor:
         return Actor(
-            id=f"lead-{code.lower()}@demo.example",
-            role="agency",
-            agency_id=self.agency_ids[code],
-            name=code,
+            id=self.lead_emails[code], role="agency", agency_id=self.agency_ids[code], name=code
         )
 
     def tasks(self, ref: str, kind: str) -> list[Task]:

@@ -10,7 +10,7 @@ transaction does.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,10 +21,38 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from ..calendar import WorkingCalendar, describe_remaining, format_date, remaining
+from ..definitions import Workflow
 from ..models import Activity, Agency, Notification, Staff, Task
 from ..views import task_due
 from .ics import deadline_invite
 from .render import Templates
+
+#: templates the service itself sends, beside those the workflow files name
+SERVICE_TEMPLATES: tuple[str, ...] = (
+    "deadline_extended",
+    "deadline_paused",
+    "deadline_resumed",
+    "deadline_waived",
+)
+
+
+def templates_named(workflows: Iterable[Workflow]) -> set[str]:
+    """Every template a workflow or the service may send."""
+    names = set(SERVICE_TEMPLATES)
+    for wf in workflows:
+        names.update(n.template for n in wf.open_notify)
+        for t in wf.transitions:
+            names.update(n.template for n in t.notify)
+        for kind in wf.tasks.values():
+            names.update(n.template for n in kind.add_notify)
+            for t in kind.transitions:
+                names.update(n.template for n in t.notify)
+            ladder = kind.ladder
+            for name in (ladder.before_template, ladder.on_due_template, ladder.chase_template):
+                if name:
+                    names.add(name)
+            names.update(e.template for e in ladder.escalations)
+    return names
 
 
 @dataclass(frozen=True)
