@@ -131,12 +131,33 @@ class Fixture:
     setup_seconds: float
 
 
-def build_fixture(label: str, url: str, tasks_needed: int, agencies: int) -> Fixture:
+def make_notifier(calendar: WorkingCalendar) -> Any:
+    """The outbox notifier, built as tests/conftest.py builds it."""
+    from sef_workflow.notify.outbox import Notifier
+    from sef_workflow.notify.render import Templates
+
+    return Notifier(
+        Templates(
+            ROOT / "notifications", "Northshire Safeguarding Children Partnership (fictional)"
+        ),
+        calendar,
+        base_url="http://127.0.0.1:8000",
+        business_unit_email="business.unit@northshire-scp.example",
+    )
+
+
+def build_fixture(
+    label: str, url: str, tasks_needed: int, agencies: int, notifier: bool = False
+) -> Fixture:
     started = time.perf_counter()
     db = Database(url)
     db.upgrade()
     clock = FakeClock(datetime(2026, 1, 5, 9, 0, tzinfo=LONDON))
-    service = Service(db, Registry(WORKFLOWS), WorkingCalendar(), clock)
+    calendar = WorkingCalendar()
+    if notifier:
+        service = Service(db, Registry(WORKFLOWS), calendar, clock, make_notifier(calendar))
+    else:
+        service = Service(db, Registry(WORKFLOWS), calendar, clock)
     records = fictional_agencies(agencies)
     system = Actor.system()
     service.import_agencies(system, records)
@@ -410,9 +431,18 @@ def chunks(items: Sequence[tuple[int, int]], parts: int) -> list[Sequence[tuple[
     return out
 
 
-def run_one(label: str, url: str, n: int, warmup: int, rounds: int, agencies: int) -> Result:
-    per_path = n + warmup
-    fx = build_fixture(label, url, 3 * per_path, agencies)
+@dataclass(frozen=True)
+class Options:
+    n: int
+    warmup: int
+    rounds: int
+    agencies: int
+    notifier: bool
+
+
+def run_one(label: str, url: str, opts: Options) -> Result:
+    n, warmup, rounds = opts.n, opts.warmup, opts.rounds
+    fx = build_fixture(label, url, 3 * (n + warmup), opts.agencies, opts.notifier)
     raw = RawFirer(url)
     try:
         # Deal the tasks out round-robin so each path touches the same spread of rows.
@@ -466,12 +496,17 @@ def verify(fx: Fixture, expected: int) -> None:
 # report
 
 
-def report(results: Sequence[Result], warmup: int, rounds: int) -> bool:
+def report(results: Sequence[Result], opts: Options) -> bool:
     print()
     print(
         f"Service.fire_task('{TRIGGER}') vs raw SQL on the same driver, fires per second "
-        f"(warm-up {warmup} per path; service and raw interleaved in {rounds} rounds)"
+        f"(warm-up {opts.warmup} per path; service and raw interleaved in {opts.rounds} rounds)"
     )
+    if opts.notifier:
+        print(
+            "NOTE --notifier: the service also renders and queues the 'return_received' email "
+            "in each fire; the raw baselines do not write the outbox"
+        )
     header = (
         f"{'database':<11} {'N':>6} {'service':>9} {'raw, 1 txn/fire':>16} {'ratio':>6} "
         f"{'raw, 1 txn for all N':>21} {'ratio':>6}"
@@ -532,6 +567,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4, help="service/raw interleaving (4)")
     parser.add_argument("--agencies", type=int, default=8, help="fictional agencies (8)")
     parser.add_argument(
+        "--notifier",
+        action="store_true",
+        help="build the Service with the outbox Notifier, as tests/conftest.py and app.py do "
+        "(the service then also queues an email per fire; the baseline does not)",
+    )
+    parser.add_argument(
         "--databases",
         default="sqlite,postgresql",
         help="comma-separated: sqlite, postgresql (default both)",
@@ -547,15 +588,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown database {', '.join(sorted(unknown))}")
 
-    print(f"fire-rate benchmark: N={n} per path, {args.agencies} agencies", flush=True)
+    opts = Options(n, warmup, rounds, args.agencies, args.notifier)
+    print(
+        f"fire-rate benchmark: N={n} per path, {args.agencies} agencies, "
+        f"notifier {'on' if opts.notifier else 'off'}",
+        flush=True,
+    )
     results: list[Result] = []
     if "sqlite" in wanted:
         with sqlite_database() as url:
-            results.append(run_one("sqlite", url, n, warmup, rounds, args.agencies))
+            results.append(run_one("sqlite", url, opts))
     if "postgresql" in wanted:
         with postgres_schema() as url:
-            results.append(run_one("postgresql", url, n, warmup, rounds, args.agencies))
-    return 0 if report(results, warmup, rounds) else 1
+            results.append(run_one("postgresql", url, opts))
+    return 0 if report(results, opts) else 1
 
 
 if __name__ == "__main__":

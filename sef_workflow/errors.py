@@ -10,7 +10,8 @@
     ├── PermissionDenied         7  the actor's role may not do this
     ├── TransitionNotAllowed     5  the trigger is not allowed in the current state
     │   └── GuardFailed          5  a named guard refused the trigger
-    └── ConcurrentUpdate         6  someone else changed the record first; nothing was written
+    ├── ConcurrentUpdate         6  someone else changed the record first; nothing was written
+    └── DeliveryError           10  the mail server did not take a message
 
 The CLI maps each to its exit code and prints one line; the web layer maps them to
 HTTP statuses.
@@ -69,3 +70,13 @@ class ConcurrentUpdate(SefError):
     """The record changed since it was read; nothing was written."""
 
     exit_code = 6
+
+
+class DeliveryError(SefError):
+    """The mail server did not accept a message; ``permanent`` says whether retrying helps."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent

@@ -62,7 +62,7 @@ class ScriptedSmtpServer:
         self.received: list[Received] = []
         #: messages whose connection was closed during DATA (never answered)
         self.dropped: list[Received] = []
-        #: messages answered with a 4xx at the end of DATA
+        #: messages answered with a failure at the end of DATA (see :meth:`fail_next`)
         self.deferred: list[Received] = []
         self._lock = threading.Lock()
         self._fail_next = 0
@@ -80,7 +80,8 @@ class ScriptedSmtpServer:
             self._refuse.clear()
 
     def fail_next(self, count: int, reply: str = "451 4.3.0 Mailbox busy, try again later") -> None:
-        """Answer ``reply`` (a 4xx) at the end of DATA for the next ``count`` messages."""
+        """Answer ``reply`` (451 unless told otherwise) at the end of DATA for the next
+        ``count`` messages."""
         with self._lock:
             self._fail_next = count
             self._fail_reply = reply
@@ -182,7 +183,7 @@ class _Handler:
             rcpt_tos=tuple(envelope.rcpt_tos),
             raw=raw,
             message=message,
-            peer=tuple(session.peer[:2]),  # type: ignore[arg-type]
+            peer=tuple(session.peer[:2]),
         )
         verdict = self.owner._take(received)
         if verdict == "drop":

@@ -42,7 +42,19 @@ ICB,Northshire ICB (fictional),health,Lead Health,lead@icb.northshire.example,,,
 CSC,Northshire Children's Services (fictional),local_authority,Lead Council,lead@csc.northshire.example,,,,
 """
 
-COMMANDS = ["db", "config", "agencies", "staff", "workflows", "activity", "task", "demo"]
+COMMANDS = [
+    "db",
+    "config",
+    "templates",
+    "agencies",
+    "staff",
+    "workflows",
+    "activity",
+    "task",
+    "outbox",
+    "mail",
+    "demo",
+]
 WORKFLOW_NAMES = ["action_plan", "agency_request", "practice_review", "section11", "themed_audit"]
 DUE = re.compile(r"due=(\d{4}-\d{2}-\d{2})")
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +140,7 @@ def seed(
                     "attempts": 0,
                     "next_attempt_at": clock.now(),
                     "created_at": clock.now(),
-                }
+                },
             )
     with database.read() as session:
         rows = session.exec(
@@ -206,7 +209,8 @@ def test_delivered_message_carries_headers_parts_and_invite(
     assert msg.get_content_type() == "multipart/mixed"
     text = msg.get_body(("plain",))
     html = msg.get_body(("html",))
-    assert text is not None and html is not None
+    assert text is not None
+    assert html is not None
     assert text.get_content().replace("\r\n", "\n") == n.text_body  # CRLF on the wire
     assert html.get_content().replace("\r\n", "\n") == n.html_body
     [cal] = [p for p in msg.iter_attachments() if p.get_content_type() == "text/calendar"]
@@ -214,7 +218,7 @@ def test_delivered_message_carries_headers_parts_and_invite(
     assert cal.get_param("method") == "REQUEST"
     event = Calendar.from_ical(cal.get_content()).walk("VEVENT")[0]
     assert str(event["UID"]) == f"sef-task-41@{DOMAIN}"
-    assert int(event["SEQUENCE"]) == 3
+    assert event.get("SEQUENCE") == 3
 
     assert n.status == "sent"
     assert n.sent_at == START
@@ -226,15 +230,20 @@ def test_delivered_message_carries_headers_parts_and_invite(
 
 def test_message_without_invite_or_cc_is_just_the_alternatives() -> None:
     m = Outgoing(
-        7, "<abc@example.org>", FROM, LEAD, (), "Reminder — MAA-2026-004", "Text", "<p>HTML</p>",
-        None, START,
-    )  # fmt: skip
+        7,
+        "<abc@example.org>",
+        FROM,
+        LEAD,
+        (),
+        "Reminder — MAA-2026-004",
+        "Text",
+        "<p>HTML</p>",
+        None,
+        START,
+    )
     raw = build_message(m)
     assert raw == build_message(m)  # same bytes every attempt
     assert b"\nCc:" not in raw
-    from email import message_from_bytes
-    from email.policy import default
-
     msg = message_from_bytes(raw, policy=default)
     assert msg.get_content_type() == "multipart/alternative"
     assert str(msg["Subject"]) == "Reminder — MAA-2026-004"
@@ -246,14 +255,36 @@ def test_message_without_invite_or_cc_is_just_the_alternatives() -> None:
 
 def test_connections_are_spread_and_each_reused(smtp: ScriptedSmtpServer) -> None:
     messages = [
-        Outgoing(i, f"<m{i}@example.org>", FROM, f"p{i}@example.org", (), f"S{i}", "t", "h", None, START)
+        Outgoing(
+            i, f"<m{i}@example.org>", FROM, f"p{i}@example.org", (), f"S{i}", "t", "h", None, START
+        )
         for i in range(12)
-    ]  # fmt: skip
+    ]
     results = asyncio.run(sender_for(smtp, connections=4).send(messages))
     assert [r.outcome for r in results] == ["sent"] * 12
     assert [r.notification_id for r in results] == list(range(12))
     assert len({r.peer for r in smtp.received}) == 4
     assert sorted(smtp.message_ids().values()) == [1] * 12
+
+
+def test_partly_refused_message_is_sent_and_a_refused_message_is_permanent(
+    smtp: ScriptedSmtpServer,
+) -> None:
+    def mail(i: int, cc: tuple[str, ...] = ()) -> Outgoing:
+        return Outgoing(i, f"<r{i}@example.org>", FROM, LEAD, cc, "S", "t", "h", None, START)
+
+    smtp.refuse(DEPUTY)
+    [copy_refused] = asyncio.run(sender_for(smtp).send([mail(1, (DEPUTY,))]))
+    assert (copy_refused.outcome, copy_refused.code) == ("sent", 250)
+    assert copy_refused.refused == {DEPUTY: f"550 5.1.1 <{DEPUTY}>: mailbox unavailable"}
+    assert DEPUTY in copy_refused.detail  # kept in the attempt's detail
+
+    smtp.fail_next(1, "554 5.7.1 Message rejected by policy")
+    [rejected] = asyncio.run(sender_for(smtp).send([mail(2)]))
+    assert (rejected.outcome, rejected.code) == ("permanent", 554)
+    assert rejected.detail == "554 5.7.1 Message rejected by policy"
+    assert rejected.refused == {}  # the message, not the lead's address: no deputy fallback
+    assert [r.message_id for r in smtp.received] == ["<r1@example.org>"]
 
 
 # ---------------------------------------------------------------------------- transient
@@ -316,8 +347,13 @@ def test_451_retried_with_exponential_backoff_then_delivered_once(
 
 def test_backoff_doubles_up_to_the_cap() -> None:
     assert [backoff(a, 60, 3600).total_seconds() for a in (1, 2, 3, 6, 7, 50)] == [
-        60, 120, 240, 1920, 3600, 3600,
-    ]  # fmt: skip
+        60,
+        120,
+        240,
+        1920,
+        3600,
+        3600,
+    ]
 
 
 def test_connection_dropped_during_data_is_retried_then_delivered(
@@ -413,9 +449,7 @@ def test_550_for_the_lead_queues_one_fallback_to_the_deputy(
     assert second.sent == 1
     original = row(database, nid)
     with database.read() as session:
-        [fallback] = session.exec(
-            select(Notification).where(Notification.fallback_of == nid)
-        ).all()
+        [fallback] = session.exec(select(Notification).where(Notification.fallback_of == nid)).all()
     assert fallback.status == "sent"
     assert (fallback.to_addr, fallback.cc_addrs) == (DEPUTY, [])
     assert fallback.recipient_role == "agency_deputy"
@@ -490,13 +524,40 @@ def test_worker_that_dies_mid_batch_is_taken_over_after_its_lease(
     assert [x.worker for x in attempts_of(database, ids[0])] == ["worker-b", "worker-a"]
 
 
+class _StopDuringSend(RecordingSender):
+    """Asks the loop to stop while a batch is being sent."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
+    async def send(self, messages: Sequence[Outgoing]) -> list[Result]:
+        self.stop.set()
+        return await super().send(messages)
+
+
+def test_run_finishes_the_batch_in_hand_before_stopping(
+    database: Database, clock: FakeClock
+) -> None:
+    seed(database, clock, 3)
+    stop = threading.Event()
+    sender = _StopDuringSend(stop)
+    worker = delivery(database, sender, clock, batch_size=2)
+
+    thread = threading.Thread(target=worker.run, args=(stop, 30.0))
+    thread.start()
+    thread.join(timeout=30)
+
+    assert not thread.is_alive()
+    assert sender.batches == 1
+    assert statuses(database) == {"sent": 2, "pending": 1}  # recorded, not left 'sending'
+
+
 def _deliver_until_empty(url: str, port: int, worker: str, barrier: Any, out: Any) -> None:
     """A delivery worker process: loop until nothing is pending or being sent."""
     db = Database(url)
     try:
-        sender = SmtpSender(
-            "127.0.0.1", port, "none", "", "", 10.0, 2, local_hostname="localhost"
-        )
+        sender = SmtpSender("127.0.0.1", port, "none", "", "", 10.0, 2, local_hostname="localhost")
         d = Delivery(db, sender, FakeClock(START), from_addr=FROM, worker=worker, batch_size=10)
         barrier.wait(timeout=60)
         sent = batches = 0
@@ -584,7 +645,8 @@ def test_catcher_keeps_each_message_as_a_file(
     msg = read_message(folder, 1)
     assert msg["Message-ID"] == first.message_id
     body = msg.get_body(("plain",))
-    assert body is not None and "A return is requested" in body.get_content()
+    assert body is not None
+    assert "A return is requested" in body.get_content()
     assert read_message(folder, first.file.stem)["Message-ID"] == first.message_id
     assert read_message(folder, "-1")["Message-ID"] == listed[-1].message_id
     with pytest.raises(NotFound):

@@ -78,6 +78,7 @@ class MailCatcher:
             server_hostname=server_hostname,
             ready_timeout=ready_timeout,
         )
+        self._running = False
 
     @classmethod
     def from_settings(cls, loaded: LoadedSettings, *, port: int | None = None) -> MailCatcher:
@@ -90,12 +91,24 @@ class MailCatcher:
     def port(self) -> int:
         return self._controller.port
 
+    @property
+    def running(self) -> bool:
+        return self._running
+
     def start(self) -> None:
+        """Listen; a no-op when already listening."""
+        if self._running:
+            return
         self.directory.mkdir(parents=True, exist_ok=True)
         self._controller.start()
+        self._running = True
 
     def stop(self) -> None:
+        """Stop listening; a no-op when not listening. The port is kept for a restart."""
+        if not self._running:
+            return
         self._controller.stop()
+        self._running = False
 
     def __enter__(self) -> MailCatcher:
         self.start()

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from ..clock import Clock
+from ..clock import Clock, SystemClock
 from ..db import Database
 from ..errors import InvalidInput, NotFound
 from ..models import Agency, DeliveryAttempt, Notification
@@ -46,6 +46,7 @@ from .outbox import insert_notification
 from .smtp import MailSender, Outgoing, Result, SmtpSender
 
 if TYPE_CHECKING:
+    from ..app import App
     from ..config import LoadedSettings
 
 log = logging.getLogger(__name__)
@@ -280,7 +281,10 @@ class Delivery:
         for result in todo:
             n = by_id.get(result.notification_id)
             if n is None or result.notification_id in seen:
-                log.error("result for notification %s, not in the batch", result.notification_id)
+                log.error(
+                    "ignored a result for notification %s: not in the batch, or twice",
+                    result.notification_id,
+                )
                 continue
             seen.add(result.notification_id)
             try:
@@ -430,3 +434,130 @@ def retry(db: Database, notification_id: int, clock: Clock) -> None:
         )
         if not updated.rowcount:  # type: ignore[attr-defined]  # pragma: no cover - a race
             raise InvalidInput(f"notification {notification_id} changed; try again")
+
+
+def list_outbox(
+    db: Database, status: str | None, activity_ref: str | None, limit: int
+) -> list[tuple[Notification, str | None]]:
+    """Notifications newest first, with their activity's reference."""
+    from ..models import Activity
+
+    with db.read() as session:
+        q = (
+            select(Notification, Activity.ref)
+            .join(Activity, col(Activity.id) == col(Notification.activity_id), isouter=True)
+            .order_by(col(Notification.id).desc())
+            .limit(limit)
+        )
+        if status:
+            q = q.where(Notification.status == status)
+        if activity_ref:
+            q = q.where(Activity.ref == activity_ref.upper())
+        return [(n, ref) for n, ref in session.exec(q).all()]
+
+
+def get_notification(
+    db: Database, notification_id: int
+) -> tuple[Notification, list[DeliveryAttempt]]:
+    """One notification and every attempt to deliver it."""
+    with db.read() as session:
+        row = session.get(Notification, notification_id)
+        if row is None:
+            raise NotFound(f"notification {notification_id} does not exist (see: sef outbox list)")
+        attempts = list(
+            session.exec(
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.notification_id == notification_id)
+                .order_by(col(DeliveryAttempt.id))
+            ).all()
+        )
+        return row, attempts
+
+
+def deliver_due(app: App, *, until_empty: bool = True, echo: Any = print) -> DeliveryReport:
+    """Deliver what is due now, by the app's settings; the embedded catcher runs meanwhile
+    when no SMTP server is configured. One progress line per batch."""
+    from .catcher import MailCatcher
+
+    loaded = app.settings
+    catcher = None if loaded.settings.smtp.host else MailCatcher.from_settings(loaded, port=0)
+    totals = dict.fromkeys(("claimed", "sent", "retrying", "failed", "fallbacks", "lost_leases"), 0)
+    try:
+        if catcher is not None:
+            catcher.start()
+        delivery = Delivery.from_settings(
+            app.db,
+            loaded,
+            app.service.clock,
+            catcher_port=catcher.port if catcher is not None else None,
+        )
+        for batch in range(1, 10_000):
+            report = delivery.deliver_once()
+            if report.claimed == 0:
+                break
+            for key in totals:
+                totals[key] += getattr(report, key)
+            echo(
+                f"batch {batch}: {report.claimed} claimed, {report.sent} sent, "
+                f"{report.retrying} to retry, {report.failed} failed"
+            )
+            if not until_empty:
+                break
+    finally:
+        if catcher is not None:
+            catcher.stop()
+    return DeliveryReport(**totals)
+
+
+def send_test_message(app: App, to_addr: str) -> tuple[bool, str]:
+    """One fictional message through the configured server; what the server replied."""
+    from datetime import UTC, datetime
+
+    from ..directory import normalise_email
+    from .catcher import MailCatcher
+
+    try:
+        address = normalise_email(to_addr)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    loaded = app.settings
+    s = loaded.settings
+    now = datetime.now(UTC)
+    token = hashlib.sha256(f"{address}{now.isoformat()}".encode()).hexdigest()[:24]
+    domain = s.partnership.business_unit_email.rpartition("@")[2] or "sef-workflow.invalid"
+    message = Outgoing(
+        notification_id=0,
+        message_id=f"<test-{token}@{domain}>",
+        from_addr=s.smtp.from_address or s.partnership.business_unit_email,
+        to=address,
+        cc=(),
+        subject=f"sef-workflow test message ({s.partnership.name})",
+        text="This is a test message from sef-workflow. No action is needed.\n",
+        html="<p>This is a test message from sef-workflow. No action is needed.</p>\n",
+        ics=None,
+        date=now,
+    )
+    catcher = None if s.smtp.host else MailCatcher.from_settings(loaded, port=0)
+    try:
+        if catcher is not None:
+            catcher.start()
+        delivery = Delivery.from_settings(
+            app.db,
+            loaded,
+            SystemClock(),
+            catcher_port=catcher.port if catcher is not None else None,
+        )
+        where = (
+            f"{s.smtp.host}:{s.smtp.port} (tls {s.smtp.tls})"
+            if s.smtp.host
+            else f"the embedded mail catcher on 127.0.0.1:{catcher.port if catcher else '?'}"
+        )
+        (result,) = asyncio.run(delivery.sender.send([message]))
+    finally:
+        if catcher is not None:
+            catcher.stop()
+    code = f"{result.code} " if result.code else ""
+    said = f"{code}{result.detail}".strip() or "no reply text"
+    if result.outcome == "sent":
+        return True, f"accepted by {where}: {said} (Message-ID {message.message_id})"
+    return False, f"{result.outcome} failure from {where}: {said}"

@@ -198,7 +198,10 @@ def refusal_result(m: Outgoing, refusals: Mapping[str, tuple[int, str]], reply: 
     refused = {addr: _reply(code, text) for addr, (code, text) in refusals.items()}
     to_refusal = refusals.get(m.to)
     if to_refusal is None:
-        return Result(m.notification_id, "sent", 250, reply or "accepted", refused)
+        detail = reply or "accepted"
+        if refused:
+            detail += " (refused " + "; ".join(f"{a}: {r}" for a, r in refused.items()) + ")"
+        return Result(m.notification_id, "sent", 250, detail, refused)
     code, text = to_refusal
     detail = _reply(code, text)
     accepted = [a for a in m.recipients if a not in refusals]
