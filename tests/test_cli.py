@@ -29,6 +29,7 @@ from sef_workflow.config import SECRETS
 from sef_workflow.db import Database
 
 from .conftest import WORKFLOWS
+from .smtpd import ScriptedSmtpServer
 
 COORD = "coord@northshire-scp.example"
 MANAGER = "manager@northshire-scp.example"
@@ -635,3 +636,75 @@ def test_database_for_cli_is_the_configured_one(any_cli: Cli, tmp_path: Path) ->
         db.dispose()
     if "SEF_DATABASE_URL" in any_cli.env:
         assert not (tmp_path / "sef.db").exists()
+
+
+# ----------------------------------------------------------------------------- outbox and mail
+
+
+def _issue(cli: Cli, ref: str) -> None:
+    cli("--as", COORD, "activity", "fire", ref, "sample_cases", "--input", "sample_size=3")
+    cli("--as", COORD, "activity", "fire", ref, "issue_audit_tools")
+
+
+def test_deliver_into_the_catcher_and_read_it_back(ready: tuple[Cli, str]) -> None:
+    cli, ref = ready
+    _issue(cli, ref)
+    listed = cli("outbox", "list", "--status", "pending")
+    assert listed.count("audit_tool_issued") == 2
+    out = cli("outbox", "deliver")
+    assert "sent 2, retrying later 0, failed 0" in out
+    assert "pending" not in cli("outbox", "list", "--status", "pending")
+    mail = cli("mail", "list")
+    assert mail.count(f"{ref}: audit tool issued") == 2
+    shown = cli("mail", "show", "1")
+    assert re.search(rf"^Subject: {ref}: audit tool issued", shown, flags=re.MULTILINE)
+    assert "Attachments: deadline.ics" in shown
+    assert f"http://127.0.0.1:8000/activities/{ref}" in shown
+    first = re.search(r"^(\d+)\s", cli("outbox", "list", "--status", "sent").splitlines()[1])
+    assert first is not None
+    detail = cli("outbox", "show", first.group(1))
+    assert "sent 250" in detail
+    assert "Message-ID: <" in detail
+    timeline = cli("activity", "show", ref)
+    assert "email 'audit_tool_issued' to " in timeline
+    assert ": sent " in timeline
+
+
+def test_failed_email_is_listed_and_can_be_retried(ready: tuple[Cli, str]) -> None:
+    cli, ref = ready
+    _issue(cli, ref)
+    with ScriptedSmtpServer() as server:
+        server.refuse("lead@police.northshire.example")
+        env = {"SEF_SMTP_HOST": "127.0.0.1", "SEF_SMTP_PORT": str(server.port)}
+        out = cli("outbox", "deliver", env=env)
+        assert "failed 1" in out
+        failed = cli("outbox", "list", "--status", "failed")
+        assert "lead@police.northshire.example" in failed
+        assert "550" in failed
+        nid = failed.splitlines()[1].split()[0]
+        assert "queued again" in cli("outbox", "retry", nid)
+        assert "lead@police" not in cli("outbox", "list", "--status", "failed")
+
+
+def test_retry_of_a_pending_email_is_refused(ready: tuple[Cli, str]) -> None:
+    cli, ref = ready
+    _issue(cli, ref)
+    nid = cli("outbox", "list").splitlines()[1].split()[0]
+    line = cli.fails(8, "outbox", "retry", nid)
+    assert "only a failed" in line
+    assert "does not exist" in cli.fails(4, "outbox", "show", "9999")
+
+
+def test_mail_test_reports_what_the_server_said(cli: Cli) -> None:
+    out = cli("mail", "test", "--to", "someone@northshire.example")
+    assert re.search(r"accepted by the embedded mail catcher on 127\.0\.0\.1:\d+: 250 ", out)
+    with ScriptedSmtpServer() as server:
+        server.refuse("nobody@northshire.example")
+        env = {"SEF_SMTP_HOST": "127.0.0.1", "SEF_SMTP_PORT": str(server.port)}
+        result = cli.run("mail", "test", "--to", "nobody@northshire.example", code=10, env=env)
+        assert f"permanent failure from 127.0.0.1:{server.port} (tls none): 550" in result.stdout
+    assert "not an email address" in cli.fails(8, "mail", "test", "--to", "not-an-address")
+
+
+def test_templates_check(cli: Cli) -> None:
+    assert re.search(r"notifications: ok \(\d+ messages\)", cli("templates", "check"))

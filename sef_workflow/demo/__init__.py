@@ -60,14 +60,21 @@ def load_demo(app: App, *, reset: bool = False, echo: Callable[[str], Any] = pri
     story.run()
     for line in story.summary():
         echo("  " + line)
+    from ..notify.delivery import deliver_due
+
+    report = deliver_due(app, echo=lambda _line: None)
+    where = (
+        app.settings.settings.smtp.host
+        or f"the mail catcher's folder {app.settings.catcher_dir()} (sef mail list)"
+    )
+    echo(f"  {report.sent} emails delivered to {where}")
     echo("")
     echo("Try:")
     echo("  sef activity list")
     echo(f"  sef activity show {story.refs['audit_live']}")
     echo("  sef task list --overdue")
-    echo(
-        f"  sef --as {COORDINATOR[1]} activity fire {story.refs['request_quarterly']} mark_received"
-    )
+    echo("  sef mail list; sef mail show 1")
+    echo("  sef task list --agency EDU")
     echo("Demo accounts (use with --as): " + ", ".join(f"{e} ({r})" for _n, e, r in STAFF))
 
 
@@ -79,6 +86,8 @@ def _reset(app: App) -> None:
     if path:
         for suffix in ("", "-wal", "-shm"):
             Path(path + suffix).unlink(missing_ok=True)
+    for kept in app.settings.catcher_dir().glob("*.eml"):
+        kept.unlink()
 
 
 class _Story:
