@@ -11,6 +11,7 @@ none of them writes state itself.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -34,6 +35,8 @@ from .errors import (
 )
 from .guards import GuardContext, evaluate
 from .inputs import coerce_inputs
+from .ladder import Rung, WorkingHours, pick, rungs
+from .ladder import next_at as next_rung_at
 from .models import (
     STAFF_ROLES,
     Activity,
@@ -47,6 +50,9 @@ from .models import (
     WorkflowDefinition,
 )
 from .notify.outbox import About, Notifier
+from .views import task_due
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,17 @@ class TaskFilter:
     limit: int = 500
 
 
+@dataclass(frozen=True)
+class SweepReport:
+    """What one reminder sweep found and did."""
+
+    due: int
+    sent: int
+    skipped: int
+    errors: int
+    outside_hours: bool = False
+
+
 @dataclass
 class Outcome:
     """What a service call did."""
@@ -122,12 +139,14 @@ class Service:
         calendar: WorkingCalendar,
         clock: Clock,
         notifier: Notifier | None = None,
+        hours: WorkingHours | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
         self.calendar = calendar
         self.clock = clock
         self.notifier = notifier
+        self.hours = hours or WorkingHours()
         self._definitions: dict[int, Workflow] = {}
 
     # ------------------------------------------------------------------ definitions
@@ -763,6 +782,16 @@ class Service:
                 raise ValueError(action)
             if action != "pause":  # the date moves or the deadline ends: update invites
                 changes["deadline_sequence"] = task.deadline_sequence + 1
+            if (
+                action in ("extend", "resume")
+                and changes.get("deadline_status", status) == "running"
+            ):
+                new_at = changes.get("due_at", task.due_at)
+                new_on = changes.get("due_on", task.due_on)
+                assert new_at is not None
+                assert new_on is not None
+                rescheduled = Due(at=new_at, on=new_on, all_day=task.due_all_day)
+                changes["next_reminder_at"] = self._next_reminder(kind, task, now, rescheduled)
             self._cas_task(session, task, task.version, changes, now)
             assert activity.id is not None
             event_id = self._event(
@@ -805,6 +834,107 @@ class Service:
         if action == "waive" and staff.role not in ("manager", "admin"):
             raise PermissionDenied(f"approver {approver} is a {staff.role}; a manager must approve")
         return staff.email
+
+    # ------------------------------------------------------------------ reminders
+    def _rungs_for(self, kind: TaskKind, task: Task, due: Due | None = None) -> list[Rung]:
+        due = due or task_due(task)
+        if due is None:
+            return []
+        return rungs(
+            kind.ladder, due, self.calendar, self.hours, agency_task=task.agency_id is not None
+        )
+
+    def _next_reminder(
+        self, kind: TaskKind, task: Task, now: datetime, due: Due | None = None
+    ) -> datetime | None:
+        """When the task's ladder next needs the sweep, counting only rungs after ``now``."""
+        return next_rung_at(self._rungs_for(kind, task, due), now)
+
+    def sweep(self, limit: int = 1000) -> SweepReport:
+        """Send every reminder, chaser and escalation that is due now, one task at a time.
+
+        Reads only tasks whose ``next_reminder_at`` has passed (an indexed column), so a
+        sweep costs what is due, not what is open. Outside working hours, or on a day that
+        is not a working day, nothing is sent: the rungs wait for the next opening.
+        """
+        started = self.clock.now()
+        with self.db.read() as session:
+            due_ids = list(
+                session.exec(
+                    select(Task.id)
+                    .where(col(Task.next_reminder_at) <= started)
+                    .order_by(col(Task.next_reminder_at), col(Task.id))
+                    .limit(limit)
+                ).all()
+            )
+        if not self.hours.is_open(started, self.calendar):
+            return SweepReport(due=len(due_ids), sent=0, skipped=0, errors=0, outside_hours=True)
+        sent = skipped = errors = 0
+        for task_id in due_ids:
+            assert task_id is not None
+            try:
+                s, k = self._sweep_task(task_id)
+            except ConcurrentUpdate:
+                continue  # another worker took this task's rung first
+            except Exception:  # one bad task never stops a sweep
+                log.exception("reminder sweep failed for task %s", task_id)
+                errors += 1
+                continue
+            sent += s
+            skipped += k
+        return SweepReport(due=len(due_ids), sent=sent, skipped=skipped, errors=errors)
+
+    def _sweep_task(self, task_id: int) -> tuple[int, int]:
+        """Claim and send the due rung(s) of one task; returns (rungs sent, rungs skipped)."""
+        now = self.clock.now()
+        actor = Actor.system()
+        with self.db.write() as session:
+            task, activity = self._task(session, task_id)
+            since = task.next_reminder_at
+            if since is None or since > now or not task.is_open:
+                return 0, 0  # handled meanwhile
+            wf = self.workflow_for(session, activity)
+            kind = wf.tasks[task.kind]
+            if task.deadline_status != "running":
+                self._cas_task(session, task, task.version, {"next_reminder_at": None}, now)
+                return 0, 0
+            due = task_due(task)
+            assert due is not None
+            chosen = pick(self._rungs_for(kind, task, due), since, now)
+            self._cas_task(session, task, task.version, {"next_reminder_at": chosen.next_at}, now)
+            if not chosen.send:
+                return 0, 0
+            event_id = self._event(
+                session,
+                activity.id,
+                task.id,
+                actor,
+                now,
+                "reminder",
+                None,
+                task.state,
+                task.state,
+                {
+                    "rungs": [r.key for r in chosen.send],
+                    "templates": [r.template for r in chosen.send],
+                    "due": due.on.isoformat(),
+                    "skipped": [r.key for r in chosen.skipped],
+                },
+                None,
+            )
+            outcome = Outcome(activity=activity, task=task)
+            notify = tuple(Notify(r.template, to) for r in chosen.send for to in r.to)
+            self._notify(
+                session,
+                wf,
+                notify,
+                activity,
+                outcome,
+                f"rung{task.id}@{due.on}:ev{event_id}",
+                now,
+                task=task,
+            )
+            return len(chosen.send), len(chosen.skipped)
 
     # ------------------------------------------------------------------ internals
     def _transition(
@@ -938,6 +1068,7 @@ class Service:
             task.due_all_day = due.all_day
             task.original_due_at = due.at
             task.original_due_on = due.on
+            task.next_reminder_at = self._next_reminder(kind, task, now)
         session.add(task)
         session.flush()
         self._event(
@@ -1009,7 +1140,9 @@ class Service:
         if task.deadline_status == "running" and answered:
             changes.update(deadline_status="met", next_reminder_at=None)
         elif task.deadline_status == "met" and not answered:
+            # sent back for more: the clock runs again, and so does the ladder
             changes["deadline_status"] = "running"
+            changes["next_reminder_at"] = self._next_reminder(kind, task, now)
         expected = task.version if expected_version is None else expected_version
         self._cas_task(session, task, expected, changes, now)
         return self._event(
@@ -1156,6 +1289,7 @@ class Service:
                 "due_on": due.on,
                 "deadline_status": "running",
                 "deadline_sequence": task.deadline_sequence + 1,
+                "next_reminder_at": self._next_reminder(kind, task, now, due),
             }
             old = task.due_on
             self._cas_task(session, task, task.version, changes, now)
@@ -1294,4 +1428,12 @@ def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["Actor", "ImportResult", "Outcome", "PlannedNotification", "Service", "TaskFilter"]
+__all__ = [
+    "Actor",
+    "ImportResult",
+    "Outcome",
+    "PlannedNotification",
+    "Service",
+    "SweepReport",
+    "TaskFilter",
+]
