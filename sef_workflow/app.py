@@ -11,6 +11,7 @@ from .config import LoadedSettings, load_settings
 from .db import Database
 from .definitions import Registry
 from .errors import ConfigError
+from .ladder import WorkingHours
 from .notify.outbox import Notifier
 from .notify.render import Templates
 from .service import Service
@@ -61,7 +62,10 @@ def build(loaded: LoadedSettings | None = None, clock: Clock | None = None) -> A
     registry = build_registry(loaded)
     calendar = build_calendar(loaded)
     notifier = build_notifier(loaded, calendar)
-    service = Service(db, registry, calendar, clock or SystemClock(), notifier)
+    start, end = loaded.working_hours()
+    service = Service(
+        db, registry, calendar, clock or SystemClock(), notifier, WorkingHours(start, end)
+    )
     return App(
         settings=loaded,
         db=db,

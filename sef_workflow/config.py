@@ -13,7 +13,7 @@ import os
 import tomllib
 import typing
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -131,6 +131,50 @@ class MailSettings(_Section):
     retry_cap_seconds: int = Field(3600, ge=1, description="Longest delay between retries.")
 
 
+class SchedulerSettings(_Section):
+    sweep_interval_seconds: int = Field(
+        300,
+        ge=5,
+        description="How often the worker sweeps for due reminders, chasers and escalations.",
+    )
+    deliver_interval_seconds: int = Field(
+        30, ge=1, description="How often the worker delivers the outbox."
+    )
+    programme_interval_seconds: int = Field(
+        3600, ge=60, description="How often the worker checks the recurring programme."
+    )
+    working_day_start: str = Field(
+        "09:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Local time (HH:MM) from which reminders may go out on working days.",
+    )
+    working_day_end: str = Field(
+        "17:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Local time (HH:MM) after which no reminder goes out.",
+    )
+    digest_day: Literal["mon", "tue", "wed", "thu", "fri"] = Field(
+        "mon", description="Weekday of the weekly digests (skipped when not a working day)."
+    )
+    digest_time: str = Field(
+        "08:30",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Local time (HH:MM) of the weekly digests.",
+    )
+    due_soon_working_days: int = Field(
+        5, ge=1, description="Digests list items due within this many working days."
+    )
+    programme_file: str = Field(
+        "programme.toml", description="The recurring programme: which activities open when."
+    )
+    misfire_grace_seconds: int = Field(
+        3600,
+        ge=1,
+        description="How late a job may still run after a pause (it catches up "
+        "from the database anyway).",
+    )
+
+
 class Settings(_Section):
     partnership: PartnershipSettings = PartnershipSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -138,6 +182,7 @@ class Settings(_Section):
     workflows: WorkflowSettings = WorkflowSettings()
     smtp: SmtpSettings = SmtpSettings()
     mail: MailSettings = MailSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     workflow_parameters: dict[str, dict[str, str | int | bool]] = Field(
         default_factory=dict,
         description="Per-workflow parameters, [workflow_parameters.NAME] KEY = value; "
@@ -175,6 +220,22 @@ class LoadedSettings:
 
     def templates_dir(self) -> Path:
         return (self.root / self.settings.workflows.templates).resolve()
+
+    def programme_path(self) -> Path:
+        return (self.root / self.settings.scheduler.programme_file).resolve()
+
+    def working_hours(self) -> tuple[time, time]:
+        sch = self.settings.scheduler
+        start, end = (
+            time.fromisoformat(sch.working_day_start),
+            time.fromisoformat(sch.working_day_end),
+        )
+        if not start < end:
+            raise ConfigError(
+                f"{self.source}: key 'scheduler.working_day_end': {sch.working_day_end} must be "
+                f"after scheduler.working_day_start {sch.working_day_start}"
+            )
+        return start, end
 
     def catcher_dir(self) -> Path:
         return (self.root / self.settings.mail.catcher_dir).resolve()

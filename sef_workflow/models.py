@@ -250,3 +250,28 @@ class DeliveryAttempt(SQLModel, table=True):
     outcome: str = Field(max_length=16)
     code: int | None = None
     detail: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+
+
+class JobStatus(SQLModel, table=True):
+    """The last run of each scheduled job, for ``sef status``."""
+
+    __tablename__ = "job_status"
+
+    job: str = Field(primary_key=True, max_length=64)
+    worker: str = Field(max_length=64)
+    last_started_at: datetime = Field(sa_type=_TZ)
+    last_finished_at: datetime | None = Field(default=None, sa_type=_TZ)
+    last_duration_ms: int | None = None
+    last_items: int = 0
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    next_run_at: datetime | None = Field(default=None, sa_type=_TZ)
+
+
+class ProgrammeRun(SQLModel, table=True):
+    """One opening of a recurring activity for one period: the key makes it happen once."""
+
+    __tablename__ = "programme_run"
+
+    key: str = Field(primary_key=True, max_length=200)
+    activity_id: int = Field(foreign_key="activity.id")
+    opened_at: datetime = Field(sa_type=_TZ)

@@ -44,6 +44,7 @@ from .models import (
     Agency,
     Event,
     Notification,
+    ProgrammeRun,
     ReferenceCounter,
     Staff,
     Task,
@@ -362,6 +363,36 @@ class Service:
         parent_ref: str | None = None,
     ) -> Outcome:
         """Open a new activity of ``workflow`` for the agencies named by code."""
+        outcome = self._open(actor, workflow, title, agencies, inputs, parent_ref, None)
+        assert outcome is not None
+        return outcome
+
+    def open_once(
+        self,
+        actor: Actor,
+        key: str,
+        workflow: str,
+        title: str,
+        agencies: Sequence[str] = (),
+        inputs: Mapping[str, Any] | None = None,
+    ) -> Outcome | None:
+        """Open an activity unless one was already opened under ``key`` (e.g. a programme
+        entry and its period); ``None`` when it was. Safe for several workers at once."""
+        try:
+            return self._open(actor, workflow, title, agencies, inputs, None, key)
+        except _AlreadyOpened:
+            return None
+
+    def _open(
+        self,
+        actor: Actor,
+        workflow: str,
+        title: str,
+        agencies: Sequence[str],
+        inputs: Mapping[str, Any] | None,
+        parent_ref: str | None,
+        once_key: str | None,
+    ) -> Outcome | None:
         wf = self.registry.get(workflow)
         if not actor.may(wf.open_roles):
             raise PermissionDenied(
@@ -411,7 +442,19 @@ class Service:
                 now,
                 agencies=agency_rows,
             )
+            if once_key is not None and not self._claim_once(session, once_key, activity, now):
+                raise _AlreadyOpened  # by this worker earlier or another: undo all of it
         return outcome
+
+    def _claim_once(self, session: Session, key: str, activity: Activity, now: datetime) -> bool:
+        table = ProgrammeRun.__table__  # type: ignore[attr-defined]
+        values = {"key": key[:200], "activity_id": activity.id, "opened_at": now}
+        if session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+        stmt = upsert(table).values(**values).on_conflict_do_nothing(index_elements=["key"])
+        return bool(session.execute(stmt.returning(table.c.key)).all())
 
     def _insert_activity(
         self,
@@ -1410,6 +1453,10 @@ class Service:
         )
         event_id: int = result.scalar_one()
         return event_id
+
+
+class _AlreadyOpened(Exception):
+    """Raised inside a transaction to roll back an opening that was already made."""
 
 
 def _clean_reason(reason: str | None, t: TransitionDef, trigger: str) -> str | None:
