@@ -8,6 +8,13 @@ Privacy by construction: a template sees only the names in :data:`ALLOWED_NAMES`
 subject only those in :data:`SUBJECT_NAMES`. :meth:`Templates.render` refuses any other
 key; :meth:`Templates.check` reads every template's source and reports any other name,
 so a template that asks for a child's name fails the check rather than reaching a mailbox.
+
+Digests (messages named ``digest_*``) list several items: the one name ``items`` is a list
+of dicts whose keys are only those in :data:`ITEM_NAMES`. :meth:`Templates.render` refuses
+an entry with any other key (or a value that is not a plain string or number), and
+:meth:`Templates.check` follows ``items`` through the template (``{% for x in items %}``,
+``groupby`` on an item key, ``loop.previtem``...) and reports ``x.child_name`` or any use it
+cannot follow. Only digests may use ``items``; a digest's subject may use no name at all.
 Rendering uses ``StrictUndefined`` (a missing value raises, it never prints as blank) in a
 sandboxed environment without Jinja's globals: nothing but the context reaches a template.
 HTML bodies are autoescaped; subjects and text bodies are not.
@@ -41,8 +48,24 @@ ALLOWED_NAMES = frozenset(
         "working_days_left",
         "deadline_text",
         "link",
+        "items",
     }
 )
+#: the keys of each entry of ``items`` (digests); nothing else reaches a template
+ITEM_NAMES = frozenset(
+    {
+        "reference",
+        "activity_type",
+        "task_title",
+        "agency_name",
+        "deadline",
+        "deadline_text",
+        "days_overdue",
+        "link",
+    }
+)
+#: messages whose names start with this may use ``items``
+DIGEST_PREFIX = "digest_"
 #: subjects travel in clear: only these
 SUBJECT_NAMES = frozenset({"reference", "activity_type"})
 #: the names a caller passes; ``partnership_name`` is added by :class:`Templates`
@@ -60,6 +83,28 @@ SAMPLE_CONTEXT: dict[str, object] = {
     "working_days_left": 3,
     "deadline_text": "3 working days left",
     "link": "http://127.0.0.1:8000/activities/MAA-2026-001",
+    "items": [
+        {
+            "reference": "MAA-2026-001",
+            "activity_type": "Multi-agency themed audit",
+            "task_title": "Single-agency audit return: Northshire Constabulary (fictional)",
+            "agency_name": "Northshire Constabulary (fictional)",
+            "deadline": "Mon 22 Dec 2025",
+            "deadline_text": "3 working days overdue",
+            "days_overdue": 3,
+            "link": "http://127.0.0.1:8000/activities/MAA-2026-001",
+        },
+        {
+            "reference": "MAA-2026-002",
+            "activity_type": "Multi-agency themed audit",
+            "task_title": "Single-agency audit return: Northshire Health Board (fictional)",
+            "agency_name": "Northshire Health Board (fictional)",
+            "deadline": "Fri 2 Jan 2026",
+            "deadline_text": "4 working days left",
+            "days_overdue": None,
+            "link": "http://127.0.0.1:8000/activities/MAA-2026-002",
+        },
+    ],
 }
 #: what changes in the context of a message about something without a (running) deadline
 NO_DEADLINE: dict[str, object] = {"deadline": "", "working_days_left": None, "deadline_text": ""}
@@ -95,6 +140,38 @@ def _one_line(subject: str) -> str:
 
 def _names(names: Iterable[str]) -> str:
     return ", ".join(sorted(names))
+
+
+def _is_http(value: object) -> bool:
+    return str(value).startswith(("https://", "http://"))
+
+
+def _checked_items(where: str, value: object) -> list[dict[str, str | int | None]]:
+    """``items`` as plain dicts, or :class:`TemplateError` naming what is wrong."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
+        raise TemplateError(f"{where}: items must be a list of dicts, not {type(value).__name__}")
+    out: list[dict[str, str | int | None]] = []
+    for i, entry in enumerate(value):
+        if not isinstance(entry, Mapping):
+            raise TemplateError(f"{where}: items[{i}] must be a dict, not {type(entry).__name__}")
+        extra = [k for k in entry if k not in ITEM_NAMES]
+        if extra:
+            raise TemplateError(
+                f"{where}: items[{i}]: key(s) not allowed: {_names(map(str, extra))}; "
+                f"allowed: {_names(ITEM_NAMES)}"
+            )
+        clean: dict[str, str | int | None] = {}
+        for key, v in entry.items():
+            if key == "days_overdue":
+                if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                    raise TemplateError(f"{where}: items[{i}].days_overdue must be an int or None")
+            elif not isinstance(v, str):
+                raise TemplateError(f"{where}: items[{i}].{key} must be a string")
+            if key == "link" and not _is_http(v):
+                raise TemplateError(f"{where}: items[{i}].link must be an http(s) address")
+            clean[key] = v
+        out.append(clean)
+    return out
 
 
 class Templates:
@@ -190,9 +267,11 @@ class Templates:
                 f"{note}; allowed: {_names(CONTEXT_NAMES)}"
             )
         link = context.get("link")
-        if link is not None and not str(link).startswith(("https://", "http://")):
+        if link is not None and not _is_http(link):
             raise TemplateError(f"{self._where(name)}: link must be an http(s) address")
         full = {**context, "partnership_name": self.partnership_name}
+        if "items" in context:
+            full["items"] = _checked_items(self._where(name), context["items"])
         subject_t, text_t, html_t = self._templates(name)
         parts: list[str] = []
         for template, suffix in zip((subject_t, text_t, html_t), SUFFIXES.values(), strict=True):
@@ -273,6 +352,10 @@ class Templates:
                     f"(allowed: {_names(ALLOWED_NAMES)})"
                 )
                 broken.add(file)
+            item_problems = _ItemUses(self._where(file)).run(ast)
+            if item_problems:
+                problems.extend(item_problems)
+                broken.add(file)
             if any(ref is None for ref in meta.find_referenced_templates(ast)):
                 problems.append(
                     f"{self._where(file)}: extends, includes or imports a template by a "
@@ -313,6 +396,18 @@ class Templates:
                         f"in clear and may use only {_names(SUBJECT_NAMES)}"
                     )
                     broken.add(subject)
+            if not name.startswith(DIGEST_PREFIX):
+                for suffix in SUFFIXES.values():
+                    users = [
+                        f
+                        for f in self._closure(name + suffix, asts)
+                        if "items" in meta.find_undeclared_variables(asts[f])
+                    ]
+                    if users:
+                        problems.append(
+                            f"{self._where(name + suffix)}: uses items (in "
+                            f"{_names(users)}); only digests ({DIGEST_PREFIX}<name>) may"
+                        )
             html = name + SUFFIXES["html"]
             if html in asts and not self._extends_layout(html, asts):
                 problems.append(f'{self._where(html)}: must {{% extends "{HTML_LAYOUT}" %}}')
