@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import col, select
 
 from .models import JobStatus
+from .sql import upsert
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -171,15 +172,7 @@ def record_status(app: App, status: JobStatus) -> None:
     table = JobStatus.__table__  # type: ignore[attr-defined]
     values = {c.name: getattr(status, c.name) for c in table.columns}
     with app.db.write() as session:
-        if session.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
-        stmt = upsert(table).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["job"], set_={k: v for k, v in values.items() if k != "job"}
-        )
-        session.execute(stmt)
+        upsert(session, table, values, ("job",), {k: v for k, v in values.items() if k != "job"})
 
 
 def job_statuses(app: App) -> list[JobStatus]:

@@ -51,6 +51,7 @@ from .models import (
     WorkflowDefinition,
 )
 from .notify.outbox import About, Notifier
+from .sql import insert_new, upsert
 from .views import task_due
 
 log = logging.getLogger(__name__)
@@ -163,24 +164,21 @@ class Service:
         return wf
 
     def _pin(self, session: Session, wf: Workflow, now: datetime) -> int:
-        row = session.exec(
-            select(WorkflowDefinition).where(
-                WorkflowDefinition.name == wf.name, WorkflowDefinition.version == wf.version
-            )
-        ).first()
-        if row is None:
-            row = WorkflowDefinition(
-                name=wf.name,
-                version=wf.version,
-                source=wf.source,
-                parameters=dict(wf.parameters),
-                created_at=now,
-            )
-            session.add(row)
-            session.flush()
-        assert row.id is not None
-        self._definitions.setdefault(row.id, wf)
-        return row.id
+        """The stored row of this definition version, created by whoever opens it first."""
+        table = WorkflowDefinition.__table__  # type: ignore[attr-defined]
+        values = {
+            "name": wf.name,
+            "version": wf.version,
+            "source": wf.source,
+            "parameters": dict(wf.parameters),
+            "created_at": now,
+        }
+        insert_new(session, table, values, ("name", "version"))
+        definition_id: int = session.execute(
+            sa.select(table.c.id).where(table.c.name == wf.name, table.c.version == wf.version)
+        ).scalar_one()
+        self._definitions.setdefault(definition_id, wf)
+        return definition_id
 
     # ------------------------------------------------------------------ directory
     def import_agencies(self, actor: Actor, records: Sequence[AgencyRecord]) -> ImportResult:
@@ -449,12 +447,7 @@ class Service:
     def _claim_once(self, session: Session, key: str, activity: Activity, now: datetime) -> bool:
         table = ProgrammeRun.__table__  # type: ignore[attr-defined]
         values = {"key": key[:200], "activity_id": activity.id, "opened_at": now}
-        if session.get_bind().dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
-        stmt = upsert(table).values(**values).on_conflict_do_nothing(index_elements=["key"])
-        return bool(session.execute(stmt.returning(table.c.key)).all())
+        return insert_new(session, table, values, ("key",))
 
     def _insert_activity(
         self,
@@ -491,17 +484,16 @@ class Service:
         return activity
 
     def _next_reference(self, session: Session, prefix: str, year: int) -> str:
+        """The next number for the prefix and year, taken atomically (safe for two openers)."""
         table = ReferenceCounter.__table__  # type: ignore[attr-defined]
-        bump = (
-            sa.update(table)
-            .where(table.c.prefix == prefix, table.c.year == year)
-            .values(last=table.c.last + 1)
-            .returning(table.c.last)
+        number = upsert(
+            session,
+            table,
+            {"prefix": prefix, "year": year, "last": 1},
+            ("prefix", "year"),
+            {"last": table.c.last + 1},
+            returning=table.c.last,
         )
-        number = session.execute(bump).scalar()
-        if number is None:
-            session.execute(sa.insert(table).values(prefix=prefix, year=year, last=1))
-            number = 1
         return f"{prefix}-{year}-{number:03d}"
 
     def fire(

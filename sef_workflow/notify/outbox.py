@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from ..calendar import WorkingCalendar, describe_remaining, format_date, remaining
 from ..definitions import Workflow
 from ..models import Activity, Agency, Notification, Staff, Task
+from ..sql import insert_new
 from ..views import task_due
 from .ics import deadline_invite
 from .render import Templates
@@ -261,23 +259,4 @@ def _lead(agency: Agency) -> Recipient:
 def insert_notification(session: Session, values: dict[str, Any]) -> int:
     """Insert unless a row with the same dedupe key exists; 1 if inserted, else 0."""
     table = Notification.__table__  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = (
-            pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        )
-    elif dialect == "sqlite":
-        stmt = (
-            sqlite_insert(table)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        )
-    else:  # pragma: no cover - other databases: check first
-        exists = session.execute(
-            sa.select(table.c.id).where(table.c.dedupe_key == values["dedupe_key"])
-        ).first()
-        if exists:
-            return 0
-        stmt = sa.insert(table).values(**values)
-    return len(session.execute(stmt.returning(table.c.id)).all())
+    return int(insert_new(session, table, values, ("dedupe_key",)))
