@@ -161,7 +161,7 @@ class Task(SQLModel, table=True):
     created_at: datetime = Field(sa_type=_TZ)
     updated_at: datetime = Field(sa_type=_TZ)
     closed_at: datetime | None = Field(default=None, sa_type=_TZ)
-    #: running, paused, waived, met (answered or closed), or none (no deadline)
+    #: running, paused, met (answered or completed), waived, withdrawn, or none (no deadline)
     deadline_status: str = Field(default="none", max_length=16)
     due_at: datetime | None = Field(default=None, sa_type=_TZ)
     due_on: date | None = None

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from .calendar import Due, WorkingCalendar, compute_due, shift_for_pause
+from .calendar import Due, WorkingCalendar, compute_due, format_date, shift_for_pause
 from .clock import Clock
 from .db import Database
 from .definitions import Notify, Registry, TaskKind, TransitionDef, Workflow
@@ -768,13 +768,26 @@ class Service:
                 raise TransitionNotAllowed(f"{where} has no deadline")
             rule = kind.deadline.rule()
             status = task.deadline_status
-            approver_id = self._approver(session, approver, actor, action)
+            needs_manager = action == "waive" or (action == "extend" and not rule.waivable)
+            approver_id = self._approver(session, approver, actor, action, needs_manager)
             changes: dict[str, Any] = {}
-            inputs: dict[str, Any] = {"approver": approver_id}
+            inputs: dict[str, Any] = {"approver": approver_id} if approver_id else {}
             if action == "extend":
                 assert new_due is not None
-                if status not in ("running", "paused", "met"):
+                if status not in ("running", "paused"):
                     raise TransitionNotAllowed(f"{where}: deadline is {status}; cannot extend")
+                created_on = self.calendar.local_date(task.created_at)
+                if new_due < created_on:
+                    raise InvalidInput(
+                        f"{where}: {format_date(new_due)} is before the task was set "
+                        f"({format_date(created_on)})"
+                    )
+                if rule.unit == "working_days" and not self.calendar.is_working_day(new_due):
+                    why = self.calendar.holiday_name(new_due) or "a weekend"
+                    raise InvalidInput(
+                        f"{where}: {format_date(new_due)} is not a working day ({why}); "
+                        "this deadline counts working days"
+                    )
                 if task.due_all_day:
                     due = Due(at=self.calendar.end_of_day(new_due), on=new_due, all_day=True)
                 else:
@@ -858,16 +871,20 @@ class Service:
             )
             return outcome
 
-    def _approver(self, session: Session, approver: str | None, actor: Actor, action: str) -> str:
+    def _approver(
+        self, session: Session, approver: str | None, actor: Actor, action: str, manager: bool
+    ) -> str | None:
+        """Who approved; a manager where the rule needs one. Pause and resume need nobody."""
+        what = "waiving a deadline" if action == "waive" else "moving a statutory deadline"
         if approver is None:
-            if action == "waive":
-                raise InvalidInput("waiving a deadline needs an approver (a manager's email)")
-            return actor.id
+            if manager:
+                raise InvalidInput(f"{what} needs an approver (a manager's email, --approver)")
+            return actor.id if action == "extend" else None
         staff = session.exec(select(Staff).where(Staff.email == approver.lower())).first()
         if staff is None or not staff.active:
             raise NotFound(f"approver {approver} is not active staff")
-        if action == "waive" and staff.role not in ("manager", "admin"):
-            raise PermissionDenied(f"approver {approver} is a {staff.role}; a manager must approve")
+        if manager and staff.role not in ("manager", "admin"):
+            raise PermissionDenied(f"approver {approver} is a {staff.role}; {what} needs a manager")
         return staff.email
 
     # ------------------------------------------------------------------ reminders
@@ -1172,8 +1189,11 @@ class Service:
         if kind.is_final(to_state):
             changes.update(is_open=False, closed_at=now, next_reminder_at=None)
         answered = kind.states[to_state].answered or kind.is_final(to_state)
-        if task.deadline_status == "running" and answered:
-            changes.update(deadline_status="met", next_reminder_at=None)
+        live = task.deadline_status in ("running", "paused")
+        if to_state == kind.withdrawn_state and (live or task.deadline_status == "met"):
+            changes.update(deadline_status="withdrawn", paused_at=None, next_reminder_at=None)
+        elif live and answered:  # answered on time or late, paused or not: the clock stops
+            changes.update(deadline_status="met", paused_at=None, next_reminder_at=None)
         elif task.deadline_status == "met" and not answered:
             # sent back for more: the clock runs again, and so does the ladder
             changes["deadline_status"] = "running"
@@ -1323,6 +1343,7 @@ class Service:
                 "due_at": due.at,
                 "due_on": due.on,
                 "deadline_status": "running",
+                "paused_at": None,
                 "deadline_sequence": task.deadline_sequence + 1,
                 "next_reminder_at": self._next_reminder(kind, task, now, due),
             }

@@ -23,6 +23,8 @@ def describe_task_deadline(task: Task, now: datetime, cal: WorkingCalendar) -> s
     when = format_date(due.on)
     if not due.all_day:
         when += " " + due.at.astimezone(cal.tz).strftime("%H:%M")
+    if task.deadline_status == "withdrawn":
+        return f"was due {when} (withdrawn)"
     if not task.is_open:
         return f"was due {when}"
     if task.deadline_status == "paused":

@@ -54,6 +54,10 @@ COMMANDS = [
     "task",
     "outbox",
     "mail",
+    "worker",
+    "sweep",
+    "status",
+    "simulate",
     "demo",
 ]
 WORKFLOW_NAMES = ["action_plan", "agency_request", "practice_review", "section11", "themed_audit"]

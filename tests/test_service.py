@@ -14,6 +14,7 @@ from sef_workflow.errors import (
     PermissionDenied,
     TransitionNotAllowed,
 )
+from sef_workflow.models import Task
 from sef_workflow.service import Actor, Service, TaskFilter
 
 from .conftest import COORDINATOR, MANAGER
@@ -174,7 +175,71 @@ def test_deadline_extend_pause_resume_waive(partnership: Service, clock) -> None
     ]
     assert kinds == [
         ("deadline_extended", COORDINATOR.id),
-        ("deadline_paused", COORDINATOR.id),
-        ("deadline_resumed", COORDINATOR.id),
+        ("deadline_paused", None),  # no approval needed to stop or restart the clock
+        ("deadline_resumed", None),
         ("deadline_waived", MANAGER.id),
     ]
+
+
+def _statutory(svc: Service) -> Task:
+    out = svc.open_activity(
+        COORDINATOR,
+        "practice_review",
+        "Practice review (fictional)",
+        ["POL"],
+        {"awareness_date": "2026-01-05"},
+    )
+    (task,) = out.created_tasks
+    assert task.kind == "panel_notification"
+    assert task.due_on == date(2026, 1, 12)
+    return task
+
+
+def test_statutory_deadline_moves_only_with_a_manager_and_to_a_working_day(
+    partnership: Service,
+) -> None:
+    task = _statutory(partnership)
+    assert task.id is not None
+    with pytest.raises(TransitionNotAllowed, match="statutory and cannot be waived"):
+        partnership.waive_deadline(COORDINATOR, task.id, "Relaxed", MANAGER.id)
+    with pytest.raises(InvalidInput, match="needs an approver"):
+        partnership.extend_deadline(COORDINATOR, task.id, date(2026, 1, 14), "Late referral")
+    with pytest.raises(PermissionDenied, match="needs a manager"):
+        partnership.extend_deadline(COORDINATOR, task.id, date(2026, 1, 14), "x", COORDINATOR.id)
+    with pytest.raises(InvalidInput, match="not a working day"):
+        partnership.extend_deadline(COORDINATOR, task.id, date(2026, 1, 17), "x", MANAGER.id)
+    with pytest.raises(InvalidInput, match="before the task was set"):
+        partnership.extend_deadline(COORDINATOR, task.id, date(2025, 12, 25), "x", MANAGER.id)
+    out = partnership.extend_deadline(
+        COORDINATOR, task.id, date(2026, 1, 14), "Panel agreed", MANAGER.id
+    )
+    assert out.task is not None
+    assert (out.task.due_on, out.task.original_due_on) == (date(2026, 1, 14), date(2026, 1, 12))
+
+
+def test_answering_while_paused_meets_the_deadline(partnership: Service) -> None:
+    ref = _open_audit(partnership)
+    partnership.fire(COORDINATOR, ref, "sample_cases", {"sample_size": 4})
+    task = partnership.fire(COORDINATOR, ref, "issue_audit_tools").created_tasks[0]
+    assert task.id is not None
+    partnership.pause_deadline(COORDINATOR, task.id, "Waiting on records")
+    lead = Actor(id="lead@x.example", role="agency", agency_id=task.agency_id)
+    partnership.fire_task(lead, task.id, "submit", {"summary": "Return attached"})
+    answered, _ = partnership.get_task(task.id)
+    assert (answered.deadline_status, answered.paused_at, answered.next_reminder_at) == (
+        "met",
+        None,
+        None,
+    )
+    with pytest.raises(TransitionNotAllowed, match="deadline is met; cannot resume"):
+        partnership.resume_deadline(COORDINATOR, task.id, "Records arrived")
+    with pytest.raises(TransitionNotAllowed, match="deadline is met; cannot extend"):
+        partnership.extend_deadline(COORDINATOR, task.id, date(2026, 3, 2), "x")
+
+
+def test_withdrawn_tasks_are_not_counted_as_met(partnership: Service) -> None:
+    ref = _open_audit(partnership)
+    partnership.fire(COORDINATOR, ref, "sample_cases", {"sample_size": 4})
+    partnership.fire(COORDINATOR, ref, "issue_audit_tools")
+    partnership.fire(COORDINATOR, ref, "cancel", reason="Merged into another audit")
+    assert {t.deadline_status for t in partnership.get_activity(ref)[3]} == {"withdrawn"}

@@ -1,0 +1,637 @@
+"""Simulation: run one activity in a throwaway database on a fake clock, and say what happens.
+
+Coordinators use it to preview a cycle ("if we issue on 15 Dec, when do reminders land?");
+the tests use it too. :func:`simulate` builds the real machinery from the settings
+(workflows, templates, calendar, working hours) over a temporary SQLite database with a
+fictional partnership (the demo's agencies, a coordinator and a manager), then:
+
+1. opens one activity of the workflow at the opening of working hours on ``start``, with
+   placeholder inputs (dates: the simulated day; numbers: 1; choices: the first; text:
+   "Simulation"; yes/no: no; emails: a fictional ``.example`` address);
+2. fires the shortest path of activity triggers (breadth-first over the compiled machine,
+   leaving out transitions that keep the state and those whose guards would refuse) until
+   tasks for the agencies exist: that is "issuing the request". A workflow whose triggers
+   never create agency tasks is simulated from its opening when the opening itself creates
+   tasks (a statutory clock, say);
+3. moves the clock on by ``sweep_every`` and runs the reminder sweep each step until
+   ``until`` (by default: 60 days after ``start``, or sooner once no ladder remains and no
+   reply is pending). An agency named in ``agency_replies`` answers at the opening of the
+   N-th working day after the issue by firing its task's first agency trigger (``submit``).
+
+Sweeps that cannot do anything are not run: outside working hours a sweep sends nothing,
+and before the earliest ``next_reminder_at`` it finds nothing. Skipping them changes
+nothing in the result, and keeps a 60-day simulation well under a second or two.
+
+:func:`format_simulation` prints the result day by day.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, cast
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from .app import build_calendar, build_notifier, build_registry
+from .calendar import WorkingCalendar, describe_remaining, format_date, remaining
+from .clock import FakeClock
+from .config import LoadedSettings
+from .db import Database
+from .definitions import STAY, InputSpec, TransitionDef, Workflow
+from .demo import COORDINATOR, MANAGER, agencies_csv
+from .directory import AgencyRecord, parse_agencies_csv
+from .errors import InvalidInput, NotFound, SefError
+from .guards import GuardContext, evaluate
+from .ladder import WorkingHours
+from .models import Agency, Event, Notification, Task
+from .service import Actor, Service
+from .views import task_due
+
+StepKind = Literal["state", "task", "email", "reply", "note"]
+
+#: How long a simulation runs when no ``until`` is given (it may stop sooner).
+DEFAULT_DAYS = 60
+#: What a text input is filled with.
+PLACEHOLDER_TEXT = "Simulation"
+#: What an email input is filled with.
+PLACEHOLDER_EMAIL = "simulation@northshire-scp.example"
+
+_NO_REPLIES: Mapping[str, int] = MappingProxyType({})
+
+_ROLE_LABELS = {
+    "agency": "agency lead",
+    "agency_manager": "agency manager",
+    "coordinator": "coordinator",
+    "manager": "manager",
+    "business_unit": "business unit",
+}
+
+
+@dataclass(frozen=True)
+class SimulatedEmail:
+    """One email the simulation queued, as the outbox row had it."""
+
+    day: date
+    time: time
+    template: str
+    recipient_role: str
+    agency: str | None
+    task_title: str | None
+    working_days_left: int | None
+
+
+@dataclass(frozen=True)
+class SimulatedStep:
+    """One line of the story: a state change, a task, an email, a reply or a note."""
+
+    day: date
+    time: time
+    kind: StepKind
+    text: str
+
+
+@dataclass
+class Simulation:
+    """What happened, in order. ``until`` is the last day simulated."""
+
+    workflow: str
+    reference: str
+    start: date
+    until: date
+    steps: list[SimulatedStep] = field(default_factory=list)
+    emails: list[SimulatedEmail] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------
+# the simulation
+
+
+def simulate(
+    loaded: LoadedSettings,
+    workflow: str,
+    start: date,
+    *,
+    agency_replies: Mapping[str, int] = _NO_REPLIES,
+    until: date | None = None,
+    agencies: Sequence[str] | None = None,
+    sweep_every: timedelta = timedelta(hours=1),
+) -> Simulation:
+    """Run one ``workflow`` activity from ``start`` in a throwaway database; see the module.
+
+    ``agency_replies`` maps an agency code to the number of working days after the issue on
+    which it answers (0: the issue day); agencies not named never answer. ``agencies``
+    picks the agency codes taking part (default: every agency of the fictional
+    partnership). Raises :class:`NotFound` for an unknown workflow or agency code and
+    :class:`InvalidInput` for inconsistent arguments.
+    """
+    registry = build_registry(loaded)
+    wf = registry.get(workflow)  # NotFound before anything is built
+    if sweep_every <= timedelta(0):
+        raise InvalidInput(f"sweep_every must be positive, got {sweep_every}")
+    if until is not None and until < start:
+        raise InvalidInput(f"--until {until.isoformat()} is before --start {start.isoformat()}")
+    records = parse_agencies_csv(agencies_csv(), "demo agencies")
+    known = [r.code for r in records]
+    codes = _taking_part(wf, known, agencies)
+    replies = _check_replies(agency_replies, codes)
+
+    calendar = build_calendar(loaded)
+    notifier = build_notifier(loaded, calendar)
+    opening, closing = loaded.working_hours()
+    hours = WorkingHours(opening, closing)
+    clock = FakeClock(hours.opening(start, calendar))
+    with tempfile.TemporaryDirectory(prefix="sef-simulate-") as tmp:
+        db = Database(f"sqlite:///{Path(tmp) / 'simulation.db'}")
+        try:
+            db.upgrade()
+            svc = Service(db, registry, calendar, clock, notifier, hours)
+            run = _Run(svc, clock, wf, hours)
+            run.setup(records)
+            return run.play(start, codes, replies, until, sweep_every)
+        finally:
+            db.dispose()
+
+
+def _taking_part(wf: Workflow, known: Sequence[str], agencies: Sequence[str] | None) -> list[str]:
+    if wf.agencies == "none":
+        if agencies:
+            raise InvalidInput(f"a {wf.name} does not take agencies")
+        return []
+    if agencies is None:
+        return list(known)
+    codes = [c.strip().upper() for c in agencies if c.strip()]
+    unknown = [c for c in codes if c not in known]
+    if unknown:
+        raise NotFound(
+            f"no agency with code {', '.join(unknown)} in the fictional partnership "
+            f"(codes: {', '.join(known)})"
+        )
+    if len(set(codes)) != len(codes):
+        raise InvalidInput(f"an agency is named twice: {', '.join(codes)}")
+    if wf.agencies == "required" and not codes:
+        raise InvalidInput(f"a {wf.name} needs at least one agency")
+    return codes
+
+
+def _check_replies(replies: Mapping[str, int], codes: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for raw_code, days in replies.items():
+        code = raw_code.strip().upper()
+        if code not in codes:
+            raise InvalidInput(
+                f"agency {code} answers in the simulation but does not take part "
+                f"(taking part: {', '.join(codes) or 'none'})"
+            )
+        if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+            raise InvalidInput(f"agency {code}: reply after {days!r} working days (expected >= 0)")
+        out[code] = days
+    return out
+
+
+@dataclass
+class _FakeTask:
+    """What a guard sees of a task on a path the search is trying."""
+
+    kind: str
+    state: str
+    is_open: bool
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Node:
+    state: str
+    path: tuple[TransitionDef, ...]
+    data: Mapping[str, Any]
+    tasks: tuple[_FakeTask, ...]
+
+
+@dataclass(frozen=True)
+class _Reply:
+    at: datetime
+    code: str
+    days: int
+
+
+class _Run:
+    """One simulation: the service, the clock, and what has been recorded so far."""
+
+    def __init__(self, svc: Service, clock: FakeClock, wf: Workflow, hours: WorkingHours) -> None:
+        self.svc = svc
+        self.cal = svc.calendar
+        self.clock = clock
+        self.wf = wf
+        self.hours = hours
+        self.coordinator = Actor(id=COORDINATOR[1], role="coordinator", name=COORDINATOR[0])
+        self.manager = Actor(id=MANAGER[1], role="manager", name=MANAGER[0])
+        self.agencies: dict[str, Agency] = {}
+        self.names: dict[int, str] = {}
+        self.last_event = 0
+        self.last_email = 0
+        self.steps: list[SimulatedStep] = []
+        self.emails: list[SimulatedEmail] = []
+
+    # -- the fictional partnership
+    def setup(self, records: Sequence[AgencyRecord]) -> None:
+        system = Actor.system()
+        self.svc.import_agencies(system, records)
+        self.svc.add_staff(system, COORDINATOR[0], COORDINATOR[1], "coordinator")
+        self.svc.add_staff(system, MANAGER[0], MANAGER[1], "manager")
+        for a in self.svc.list_agencies():
+            assert a.id is not None
+            self.agencies[a.code] = a
+            self.names[a.id] = a.name
+
+    def _staff_for(self, roles: Sequence[str]) -> Actor | None:
+        if self.coordinator.may(roles):
+            return self.coordinator
+        if self.manager.may(roles):
+            return self.manager
+        return None
+
+    # -- the story
+    def play(
+        self,
+        start: date,
+        codes: Sequence[str],
+        replies: Mapping[str, int],
+        until: date | None,
+        sweep_every: timedelta,
+    ) -> Simulation:
+        wf = self.wf
+        opener = self._staff_for(wf.open_roles)
+        if opener is None:
+            raise InvalidInput(
+                f"a {wf.name} is opened by {', '.join(wf.open_roles)}, not by a coordinator "
+                "or manager; it cannot be simulated"
+            )
+        path = self._issue_path(codes)
+        today = self.cal.local_date(self.clock.now())
+        ref = self.svc.open_activity(
+            opener,
+            wf.name,
+            f"Simulation: {wf.title} (fictional)",
+            codes,
+            _placeholders(wf.open_inputs, today),
+        ).activity.ref
+        self._collect()
+        for t in path:
+            actor = self._staff_for(t.roles)
+            assert actor is not None  # the search only takes transitions staff may fire
+            reason = "Simulation" if t.reason_required else None
+            self.svc.fire(actor, ref, t.trigger, _placeholders(t.inputs, today), reason)
+            self._collect()
+
+        issued = self.clock.now()
+        issue_day = self.cal.local_date(issued)
+        last_day = until if until is not None else start + timedelta(days=DEFAULT_DAYS)
+        end = self.cal.end_of_day(last_day)
+        pending = deque(self._plan_replies(issued, codes, replies, end))
+        has_tasks = any(t.agency_id is not None for t in self.svc.get_activity(ref)[3])
+        if codes and has_tasks:
+            self._note(self._issue_note(codes, replies, issue_day, end))
+
+        next_due = self._next_due()
+        tick = issued
+        stopped_early = False
+        while True:
+            target = min(
+                end,
+                next_due if next_due is not None else end,
+                pending[0].at if pending else end,
+            )
+            tick = _next_tick(tick, target, sweep_every)
+            while pending and pending[0].at <= tick and pending[0].at < end:
+                self._answer(ref, pending.popleft())
+                next_due = self._next_due()
+            if tick >= end:
+                break
+            self.clock.set(tick)
+            if next_due is not None and next_due <= tick and self.hours.is_open(tick, self.cal):
+                report = self.svc.sweep()
+                self._collect()
+                if report.errors:
+                    self._note(f"the sweep failed for {report.errors} task(s); see the log")
+                next_due = self._next_due()
+            if until is None and next_due is None and not pending:
+                stopped_early = True
+                break
+        if stopped_early:
+            last_day = self.cal.local_date(self.clock.now())
+            self._note("no reminder is left to send and no reply is pending: the simulation ends")
+        return Simulation(
+            workflow=wf.name,
+            reference=ref,
+            start=start,
+            until=last_day,
+            steps=self.steps,
+            emails=self.emails,
+        )
+
+    def _issue_path(self, codes: Sequence[str]) -> tuple[TransitionDef, ...]:
+        """The shortest run of activity triggers after which agency tasks exist."""
+        wf = self.wf
+        today = self.cal.local_date(self.clock.now())
+
+        def agency_tasks(kinds: Sequence[str]) -> bool:
+            return bool(codes) and any(wf.tasks[k].assignee == "each_agency" for k in kinds)
+
+        if agency_tasks(wf.open_creates):
+            return ()
+        first = _Node(
+            wf.initial,
+            (),
+            _placeholders(wf.open_inputs, today),
+            tuple(_FakeTask(k, wf.tasks[k].initial, True) for k in wf.open_creates),
+        )
+        queue = deque([first])
+        seen = {wf.initial}
+        while queue:
+            node = queue.popleft()
+            for t in wf.transitions:
+                if node.state not in t.sources or t.dest in (STAY, node.state):
+                    continue
+                if t.dest in seen or self._staff_for(t.roles) is None:
+                    continue
+                inputs = _placeholders(t.inputs, today)
+                ctx = GuardContext(
+                    activity_data=node.data,
+                    agency_count=len(codes),
+                    tasks=node.tasks,
+                    inputs=inputs,
+                )
+                if t.guards and evaluate(t.guards, ctx) is not None:
+                    continue
+                path = (*node.path, t)
+                if agency_tasks(t.creates):
+                    return path
+                tasks = tuple(
+                    _FakeTask(f.kind, "done", False) if f.kind in t.completes else f
+                    for f in node.tasks
+                ) + tuple(_FakeTask(k, wf.tasks[k].initial, True) for k in t.creates)
+                seen.add(t.dest)
+                queue.append(_Node(t.dest, path, {**node.data, **inputs}, tasks))
+        if wf.open_creates:
+            return ()  # no request to agencies, but the opening starts its own clocks
+        raise InvalidInput(
+            f"no run of triggers from '{wf.initial}' creates tasks in a {wf.name} "
+            "(its tasks are added by hand); there is nothing to simulate"
+        )
+
+    def _plan_replies(
+        self, issued: datetime, codes: Sequence[str], replies: Mapping[str, int], end: datetime
+    ) -> list[_Reply]:
+        issue_day = self.cal.local_date(issued)
+        planned = []
+        for code in codes:
+            if code not in replies:
+                continue
+            day = self.cal.add_working_days(issue_day, replies[code])
+            at = max(self.hours.opening(day, self.cal), issued)
+            planned.append(_Reply(at, code, replies[code]))
+        return sorted(planned, key=lambda r: (r.at, codes.index(r.code)))
+
+    def _issue_note(
+        self, codes: Sequence[str], replies: Mapping[str, int], issue_day: date, end: datetime
+    ) -> str:
+        parts = []
+        for code in codes:
+            if code in replies:
+                day = self.cal.add_working_days(issue_day, replies[code])
+                when = f"answers {format_date(day)} ({_plural(replies[code], 'working day')})"
+                if self.hours.opening(day, self.cal) >= end:
+                    when += ", after the simulation ends"
+                parts.append(f"{code} {when}")
+            else:
+                parts.append(f"{code} never answers")
+        return "request issued to " + ", ".join(codes) + "; " + "; ".join(parts)
+
+    def _answer(self, ref: str, reply: _Reply) -> None:
+        self.clock.set(reply.at)
+        agency = self.agencies[reply.code]
+        assert agency.id is not None
+        actor = Actor(id=agency.lead_email, role="agency", agency_id=agency.id, name=agency.name)
+        today = self.cal.local_date(reply.at)
+        answered = False
+        for task in self.svc.get_activity(ref)[3]:
+            if task.agency_id != agency.id or not task.is_open or task.id is None:
+                continue
+            kind = self.wf.tasks[task.kind]
+            t = next(
+                (t for t in kind.transitions if "agency" in t.roles and task.state in t.sources),
+                None,
+            )
+            if t is None:
+                continue
+            reason = "Simulation" if t.reason_required else None
+            try:
+                out = self.svc.fire_task(
+                    actor, task.id, t.trigger, _placeholders(t.inputs, today), reason
+                )
+            except SefError as exc:
+                self._note(f"{agency.name} could not answer '{task.title}': {exc}")
+                continue
+            answered = True
+            self._step(
+                "reply",
+                f"{agency.name} answers, {_plural(reply.days, 'working day')} after the issue: "
+                f"'{t.trigger}' on {task.title} ({out.from_state} -> {out.to_state})",
+            )
+            self._collect()
+        if not answered:
+            self._note(f"{agency.name} has no open task to answer")
+
+    # -- reading what happened
+    def _next_due(self) -> datetime | None:
+        with self.svc.db.read() as session:
+            value = session.execute(sa.select(sa.func.min(col(Task.next_reminder_at)))).scalar_one()
+        return cast(datetime | None, value)
+
+    def _step(self, kind: StepKind, text: str, at: datetime | None = None) -> None:
+        local = (at or self.clock.now()).astimezone(self.cal.tz)
+        self.steps.append(
+            SimulatedStep(local.date(), local.time().replace(tzinfo=None), kind, text)
+        )
+
+    def _note(self, text: str) -> None:
+        self._step("note", text)
+
+    def _collect(self) -> None:
+        """Turn the events and emails written since the last call into steps."""
+        with self.svc.db.read() as session:
+            events = session.exec(
+                select(Event).where(col(Event.id) > self.last_event).order_by(col(Event.id))
+            ).all()
+            notes = session.exec(
+                select(Notification)
+                .where(col(Notification.id) > self.last_email)
+                .order_by(col(Notification.id))
+            ).all()
+            ids = {e.task_id for e in events} | {n.task_id for n in notes}
+            tasks = {
+                t.id: t
+                for t in session.exec(select(Task).where(col(Task.id).in_(ids - {None}))).all()
+            }
+        for e in events:
+            assert e.id is not None
+            self.last_event = e.id
+            self._event_step(e, tasks.get(e.task_id))
+        for n in notes:
+            assert n.id is not None
+            self.last_email = n.id
+            self._email(n, tasks.get(n.task_id))
+
+    def _event_step(self, e: Event, task: Task | None) -> None:
+        wf = self.wf
+        title = task.title if task is not None else f"task {e.task_id}"
+        if e.kind == "opened":
+            to = e.to_state or ""
+            label = wf.states[to].title if to in wf.states else to
+            activity = self.svc.list_activities()
+            ref = next((a.ref for a in activity if a.id == e.activity_id), "")
+            self._step("state", f"opened {ref} in '{to}' ({label})", e.at)
+        elif e.kind == "transition":
+            to = e.to_state or ""
+            label = wf.states[to].title if to in wf.states else to
+            self._step("state", f"'{e.trigger}': {e.from_state} -> {to} ({label})", e.at)
+        elif e.kind == "task_created":
+            self._step("task", f"created {title}, {self._deadline(task)}", e.at)
+        elif e.kind == "reminder":
+            skipped = e.inputs.get("skipped") or []
+            if skipped:
+                self._step(
+                    "note", f"{title}: stale rungs skipped: {', '.join(map(str, skipped))}", e.at
+                )
+        elif e.kind == "task_transition" and e.actor_role == "agency":
+            pass  # recorded as the reply itself
+        elif e.kind.startswith("task_"):
+            what = f"'{e.trigger}' " if e.trigger else ""
+            self._step("task", f"{title}: {what}{e.from_state} -> {e.to_state}", e.at)
+        elif e.kind.startswith("deadline_"):
+            self._step("task", f"{title}: {e.kind.replace('_', ' ')}", e.at)
+        else:
+            self._step("note", f"{e.kind}: {e.inputs}", e.at)
+
+    def _deadline(self, task: Task | None) -> str:
+        due = task_due(task) if task is not None else None
+        if task is None or due is None or task.deadline_status == "none":
+            return "no deadline"
+        created = self.cal.local_date(task.created_at)
+        if due.all_day:
+            n = self.cal.working_days_between(created, due.on)
+            return f"due {format_date(due.on)} ({_plural(n, 'working day')})"
+        at = due.at.astimezone(self.cal.tz)
+        hours = remaining(due, task.created_at, self.cal)
+        return f"due {format_date(due.on)} {at:%H:%M} ({_plural(hours, 'hour')})"
+
+    def _email(self, n: Notification, task: Task | None) -> None:
+        local = n.created_at.astimezone(self.cal.tz)
+        agency = self.names.get(n.agency_id) if n.agency_id is not None else None
+        left: int | None = None
+        deadline = ""
+        due = task_due(task) if task is not None else None
+        if task is not None and due is not None and task.deadline_status in ("running", "paused"):
+            if due.all_day:
+                left = remaining(due, n.created_at, self.cal)
+            deadline = describe_remaining(due, n.created_at, self.cal)
+        email = SimulatedEmail(
+            day=local.date(),
+            time=local.time().replace(tzinfo=None),
+            template=n.template,
+            recipient_role=n.recipient_role,
+            agency=agency,
+            task_title=task.title if task is not None else None,
+            working_days_left=left,
+        )
+        self.emails.append(email)
+        who = _ROLE_LABELS.get(n.recipient_role, n.recipient_role)
+        if agency is not None:
+            who += f" ({agency})"
+        elif task is not None:
+            who += f" (re {task.title})"
+        text = f"{n.template} -> {who}"
+        if deadline:
+            text += f", {deadline}"
+        self._step("email", text, n.created_at)
+
+
+def _placeholders(specs: Sequence[InputSpec], today: date) -> dict[str, Any]:
+    """A value for every required input: made up, fictional, and accepted by the checks."""
+    out: dict[str, Any] = {}
+    for spec in specs:
+        if not spec.required:
+            continue
+        if spec.type == "date":
+            out[spec.name] = today.isoformat()
+        elif spec.type == "int":
+            out[spec.name] = 1
+        elif spec.type == "choice":
+            out[spec.name] = spec.choices[0]
+        elif spec.type == "bool":
+            out[spec.name] = False
+        elif spec.type == "email":
+            out[spec.name] = PLACEHOLDER_EMAIL
+        else:
+            out[spec.name] = PLACEHOLDER_TEXT
+    return out
+
+
+def _next_tick(tick: datetime, target: datetime, step: timedelta) -> datetime:
+    """The first ``tick + k * step`` (k >= 1) at or after ``target``."""
+    k = max(1, -((tick - target) // step))
+    return tick + k * step
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+# ---------------------------------------------------------------------------------------
+# printing
+
+
+def format_simulation(sim: Simulation, cal: WorkingCalendar) -> list[str]:
+    """The simulation as terminal lines, grouped by day, with a summary at the end.
+
+    ``Mon 15 Dec 2025 09:00  email  reminder -> agency lead (Northshire Constabulary
+    (fictional)), 5 working days left``; a blank line between days; a day that is not a
+    working day is marked as such.
+    """
+    lines = [
+        f"Simulation of {sim.workflow} {sim.reference}: "
+        f"{format_date(sim.start)} to {format_date(sim.until)}"
+    ]
+    current: date | None = None
+    for step in sim.steps:
+        if step.day != current:
+            current = step.day
+            lines.append("")
+            if not cal.is_working_day(step.day):
+                why = cal.holiday_name(step.day) or "weekend"
+                lines.append(f"{format_date(step.day)}  (not a working day: {why})")
+        lines.append(f"{format_date(step.day)} {step.time:%H:%M}  {step.kind:<5}  {step.text}")
+    lines.append("")
+    counts = Counter(e.template for e in sim.emails)
+    if counts:
+        per = ", ".join(f"{template} {n}" for template, n in counts.items())
+        days = len({e.day for e in sim.emails})
+        lines.append(f"{_plural(len(sim.emails), 'email')} on {_plural(days, 'day')}: {per}")
+    else:
+        lines.append("no emails")
+    return lines
+
+
+__all__ = [
+    "SimulatedEmail",
+    "SimulatedStep",
+    "Simulation",
+    "format_simulation",
+    "simulate",
+]
