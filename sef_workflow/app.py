@@ -9,10 +9,10 @@ from .calendar import WorkingCalendar
 from .clock import Clock, SystemClock
 from .config import LoadedSettings, load_settings
 from .db import Database
-from .definitions import Registry
+from .definitions import Registry, Workflow
 from .errors import ConfigError
 from .ladder import WorkingHours
-from .notify.outbox import Notifier
+from .notify.outbox import Notifier, check_templates_exist
 from .notify.render import Templates
 from .service import Service
 
@@ -45,11 +45,18 @@ def build_calendar(loaded: LoadedSettings) -> WorkingCalendar:
         ) from None
 
 
-def build_registry(loaded: LoadedSettings) -> Registry:
+def build_registry(loaded: LoadedSettings, templates: Templates | None = None) -> Registry:
+    """The workflow files; with ``templates``, a file naming a missing template fails to load."""
+
+    def validate(wf: Workflow) -> None:
+        if templates is not None:
+            check_templates_exist([wf], templates)
+
     return Registry(
         loaded.workflows_dir(),
         loaded.settings.workflow_parameters,
         config_origin=str(loaded.source),
+        validate=validate,
     )
 
 
@@ -59,9 +66,9 @@ def build(loaded: LoadedSettings | None = None, clock: Clock | None = None) -> A
     db = Database(
         loaded.database_url(), echo=db_settings.echo, busy_timeout_ms=db_settings.busy_timeout_ms
     )
-    registry = build_registry(loaded)
     calendar = build_calendar(loaded)
     notifier = build_notifier(loaded, calendar)
+    registry = build_registry(loaded, notifier.templates)
     start, end = loaded.working_hours()
     service = Service(
         db, registry, calendar, clock or SystemClock(), notifier, WorkingHours(start, end)

@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 unexpected error; 2 bad usage; 3 configuration error; 4 not found;
 5 trigger not allowed in this state (or a guard refused); 6 someone else changed the record
-first; 7 permission denied; 8 invalid input; 9 invalid workflow definition.
+first; 7 permission denied; 8 invalid input; 9 invalid workflow definition or template;
+10 the mail server did not take a message.
 
 Heavy modules are imported inside the commands so that ``sef --help`` stays quick.
 """
@@ -27,7 +28,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CODES_HELP = (
     "Exit codes: 0 done, 1 unexpected error, 2 bad usage, 3 configuration error, 4 not found, "
     "5 not allowed in this state, 6 changed by someone else, 7 permission denied, "
-    "8 invalid input, 9 invalid workflow definition."
+    "8 invalid input, 9 invalid workflow definition or template, 10 mail not accepted."
 )
 
 

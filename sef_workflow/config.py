@@ -16,8 +16,12 @@ from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from .errors import ConfigError
 
@@ -46,6 +50,26 @@ class PartnershipSettings(_Section):
         description="The business unit's shared mailbox: sender and escalation address.",
     )
 
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("must be an http(s) address such as https://sef.example.org")
+        return value.rstrip("/")
+
+    @field_validator("business_unit_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return _check_email(value)
+
+
+def _check_email(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"must be an email address ({exc})") from None
+
 
 class DatabaseSettings(_Section):
     url: str = Field(
@@ -59,6 +83,21 @@ class DatabaseSettings(_Section):
         "SEF_DATABASE_PASSWORD, never the file.",
     )
     echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "must be a database URL such as sqlite:///var/sef.db or "
+                "postgresql+psycopg://user@host/db"
+            ) from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("must be a SQLite or PostgreSQL URL")
+        return value
+
     busy_timeout_ms: int = Field(
         5000, ge=0, description="SQLite: how long a writer waits for another writer."
     )
@@ -103,6 +142,11 @@ class SmtpSettings(_Section):
         "",
         description="Sender address; empty: partnership.business_unit_email.",
     )
+
+    @field_validator("from_address")
+    @classmethod
+    def _from(cls, value: str) -> str:
+        return _check_email(value) if value else value
 
 
 class MailSettings(_Section):
@@ -294,6 +338,17 @@ def load_settings(
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{where}: cannot read the file: {exc}") from None
     _check_shape(data, where)
+    file_url = (data.get("database") or {}).get("url")
+    if isinstance(file_url, str) and "://" in file_url:
+        try:
+            has_password = make_url(file_url).password is not None
+        except ArgumentError:
+            has_password = False
+        if has_password:
+            raise ConfigError(
+                f"{where}: key 'database.url' carries a password, a secret that is not allowed "
+                "in a file; set SEF_DATABASE_URL or SEF_DATABASE_PASSWORD in the environment"
+            )
     for section, key in SECRETS:
         if key in data.get(section, {}):
             env_name = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
@@ -398,7 +453,9 @@ def _first_error(
     loc = ".".join(str(p) for p in err["loc"])
     got = _lookup(data, err["loc"])
     allowed = _allowed(err["loc"])
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "value_error":
+        allowed = ""  # the message says what is allowed
     if len(err["loc"]) >= 2:
         env_name = from_env.get((str(err["loc"][0]), str(err["loc"][1])))
         if env_name is not None:

@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -989,10 +989,12 @@ class Registry:
         directory: Path,
         parameters: Mapping[str, Mapping[str, Any]] | None = None,
         config_origin: str = "config",
+        validate: Callable[[Workflow], None] | None = None,
     ) -> None:
         self.directory = directory
         self.parameters = {k: dict(v) for k, v in (parameters or {}).items()}
         self.config_origin = config_origin
+        self.validate = validate
         self._current: dict[str, Workflow] | None = None
         self._pinned: dict[tuple[str, str], Workflow] = {}
 
@@ -1004,6 +1006,8 @@ class Registry:
             found: dict[str, Workflow] = {}
             for path in sorted(self.directory.glob("*.toml")):
                 wf = load_file(path, self.parameters.get(path.stem), self.config_origin)
+                if self.validate is not None:
+                    self.validate(wf)
                 found[wf.name] = wf
                 self._pinned[(wf.name, wf.version)] = wf
             for name in self.parameters:

@@ -78,6 +78,8 @@ def check_record(record: AgencyRecord) -> AgencyRecord:
             emails[field] = normalise_email(raw)
         except ValueError as exc:
             raise ValueError(f"{field}: {exc}") from None
+    if emails["deputy_email"] and emails["deputy_email"] == emails["lead_email"]:
+        raise ValueError("deputy_email is the lead's own address")
     for person, field in (("deputy_name", "deputy_email"), ("manager_name", "manager_email")):
         if (getattr(record, person) or "").strip() and emails[field] is None:
             raise ValueError(f"{person} is given without {field}")

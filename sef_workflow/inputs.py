@@ -7,7 +7,7 @@ to the JSON-friendly form stored in the activity or task data: dates as ISO stri
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -49,6 +49,8 @@ def convert(spec: InputSpec, value: Any, where: str) -> Any:
             raise InvalidInput(f"{name} is longer than 10,000 characters")
         return text
     if spec.type == "date":
+        if isinstance(value, datetime):
+            raise InvalidInput(f"{name}: expected a date (YYYY-MM-DD), not a date and time")
         if isinstance(value, date):
             return value.isoformat()
         try:

@@ -195,6 +195,21 @@ class Service:
         with self.db.write() as session:
             existing = {a.code: a for a in session.exec(select(Agency))}
             by_name = {a.name.lower(): a for a in existing.values()}
+            contact_of: dict[str, str] = {}  # an agency contact acts for one agency only
+            incoming = {r.code for r in checked}
+            for a in existing.values():
+                if a.code not in incoming:
+                    for address in (a.lead_email, a.deputy_email):
+                        if address:
+                            contact_of[address] = a.code
+            for record in checked:
+                for address in (record.lead_email, record.deputy_email):
+                    if address and contact_of.setdefault(address, record.code) != record.code:
+                        raise InvalidInput(
+                            f"agency {record.code}: {address} is already a contact of "
+                            f"{contact_of[address]}; an agency contact acts for one agency only; "
+                            "nothing imported"
+                        )
             for record in checked:
                 other = by_name.get(record.name.lower())
                 if other is not None and other.code != record.code:
@@ -242,8 +257,6 @@ class Service:
     def resolve_actor(self, email: str) -> Actor:
         """The staff member, or the agency whose lead or deputy has this email."""
         address = email.strip().lower()
-        if address == "system":
-            return Actor.system()
         with self.db.read() as session:
             staff = session.exec(select(Staff).where(Staff.email == address)).first()
             if staff is not None:
@@ -666,6 +679,8 @@ class Service:
             for effect in t.effects:
                 self._task_effect(session, actor, kind, activity, task, effect, now, reason)
             outcome.to_state = task.state
+            if to_state == kind.withdrawn_state:
+                self._withdrawn_notice(session, wf, activity, task, event_id, now, outcome)
             self._notify(session, wf, t.notify, activity, outcome, f"ev{event_id}", now, task=task)
         return outcome
 
@@ -1265,7 +1280,7 @@ class Service:
                 if task.is_open:
                     kind = wf.tasks[task.kind]
                     assert kind.withdrawn_state is not None
-                    self._move_task(
+                    event_id = self._move_task(
                         session,
                         actor,
                         now,
@@ -1277,6 +1292,7 @@ class Service:
                         reason,
                         "task_withdrawn",
                     )
+                    self._withdrawn_notice(session, wf, activity, task, event_id, now, outcome)
         elif effect == "spawn_action_plan":
             plan_wf = self.registry.get("action_plan")
             child = self._insert_activity(
@@ -1368,6 +1384,30 @@ class Service:
             )
         else:  # pragma: no cover - validated at load
             raise ValueError(effect)
+
+    def _withdrawn_notice(
+        self,
+        session: Session,
+        wf: Workflow,
+        activity: Activity,
+        task: Task,
+        event_id: int,
+        now: datetime,
+        outcome: Outcome,
+    ) -> None:
+        """Tell the agency its request is withdrawn, cancelling the calendar entry."""
+        if task.agency_id is None or task.due_on is None:
+            return
+        self._notify(
+            session,
+            wf,
+            (Notify("request_withdrawn", "agency"),),
+            activity,
+            outcome,
+            f"ev{event_id}",
+            now,
+            task=task,
+        )
 
     def _notify(
         self,

@@ -445,6 +445,7 @@ def _build(loaded: LoadedSettings) -> Registry:
 def test_workflow_parameters_from_config_file(tmp_path: Path) -> None:
     head = (
         f'[database]\nurl = "sqlite:///{tmp_path}/p.db"\n[workflows]\ndirectory = "{WORKFLOWS}"\n'
+        f'templates = "{WORKFLOWS.parent / "notifications"}"\n'
     )
     good = _write(
         tmp_path,

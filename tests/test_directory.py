@@ -365,6 +365,7 @@ def test_resolve_actor_staff_lead_deputy_and_unknown(partnership: Service) -> No
     deputy = partnership.resolve_actor("deputy@csc.northshire.example")
     assert (deputy.role, deputy.agency_id) == ("agency", ids["CSC"])
 
-    assert partnership.resolve_actor("system") == Actor.system()
+    with pytest.raises(NotFound):  # the system actor is internal, never a sign-in
+        partnership.resolve_actor("system")
     with pytest.raises(NotFound, match=r"nobody@elsewhere\.example is neither staff nor"):
         partnership.resolve_actor("nobody@elsewhere.example")

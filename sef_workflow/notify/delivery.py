@@ -511,7 +511,6 @@ def deliver_due(app: App, *, until_empty: bool = True, echo: Any = print) -> Del
 
 def send_test_message(app: App, to_addr: str) -> tuple[bool, str]:
     """One fictional message through the configured server; what the server replied."""
-    from datetime import UTC, datetime
 
     from ..directory import normalise_email
     from .catcher import MailCatcher
@@ -522,7 +521,7 @@ def send_test_message(app: App, to_addr: str) -> tuple[bool, str]:
         raise InvalidInput(str(exc)) from None
     loaded = app.settings
     s = loaded.settings
-    now = datetime.now(UTC)
+    now = app.service.clock.now()
     token = hashlib.sha256(f"{address}{now.isoformat()}".encode()).hexdigest()[:24]
     domain = s.partnership.business_unit_email.rpartition("@")[2] or "sef-workflow.invalid"
     message = Outgoing(

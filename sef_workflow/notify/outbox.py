@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from ..calendar import WorkingCalendar, describe_remaining, format_date, remaining
 from ..definitions import Workflow
+from ..errors import DefinitionError
 from ..models import Activity, Agency, Notification, Staff, Task
 from ..sql import insert_new
 from ..views import task_due
@@ -27,6 +28,7 @@ from .render import Templates
 
 #: templates the service itself sends, beside those the workflow files name
 SERVICE_TEMPLATES: tuple[str, ...] = (
+    "request_withdrawn",
     "deadline_extended",
     "deadline_paused",
     "deadline_resumed",
@@ -34,23 +36,53 @@ SERVICE_TEMPLATES: tuple[str, ...] = (
 )
 
 
+def template_references(wf: Workflow) -> list[tuple[str, str]]:
+    """Every template a workflow names, as ``(dotted key, template)``."""
+    refs: list[tuple[str, str]] = [
+        (f"open.notify[{i}]", n.template) for i, n in enumerate(wf.open_notify)
+    ]
+    for i, t in enumerate(wf.transitions):
+        refs += [(f"transitions[{i}] ({t.trigger}).notify", n.template) for n in t.notify]
+    for kind in wf.tasks.values():
+        key = f"tasks.{kind.name}"
+        refs += [(f"{key}.add_notify", n.template) for n in kind.add_notify]
+        for i, t in enumerate(kind.transitions):
+            refs += [(f"{key}.transitions[{i}] ({t.trigger}).notify", n.template) for n in t.notify]
+        ladder = kind.ladder
+        for field in ("before_template", "on_due_template", "chase_template"):
+            name = getattr(ladder, field)
+            if name:
+                refs.append((f"{key}.reminders.{field}", name))
+        refs += [
+            (f"{key}.reminders.escalations[{i}].template", e.template)
+            for i, e in enumerate(ladder.escalations)
+        ]
+    return refs
+
+
 def templates_named(workflows: Iterable[Workflow]) -> set[str]:
     """Every template a workflow or the service may send."""
     names = set(SERVICE_TEMPLATES)
     for wf in workflows:
-        names.update(n.template for n in wf.open_notify)
-        for t in wf.transitions:
-            names.update(n.template for n in t.notify)
-        for kind in wf.tasks.values():
-            names.update(n.template for n in kind.add_notify)
-            for t in kind.transitions:
-                names.update(n.template for n in t.notify)
-            ladder = kind.ladder
-            for name in (ladder.before_template, ladder.on_due_template, ladder.chase_template):
-                if name:
-                    names.add(name)
-            names.update(e.template for e in ladder.escalations)
+        names.update(name for _key, name in template_references(wf))
     return names
+
+
+def check_templates_exist(workflows: Iterable[Workflow], templates: Templates) -> None:
+    """Fail at load, naming the workflow file and key, when a template is missing."""
+    have = set(templates.names())
+    for name in SERVICE_TEMPLATES:
+        if name not in have:
+            raise DefinitionError(
+                f"{templates.directory}: template '{name}' (sent by the service) is missing"
+            )
+    for wf in workflows:
+        for key, name in template_references(wf):
+            if name not in have:
+                raise DefinitionError(
+                    f"{wf.origin}: key '{key}': unknown template '{name}' "
+                    f"(no {name}.subject.j2 in {templates.directory})"
+                )
 
 
 @dataclass(frozen=True)
