@@ -32,7 +32,9 @@ class Database:
             self.engine = _sqlite_engine(url, echo, busy_timeout_ms, immediate=False)
             self.write_engine = _sqlite_engine(url, echo, busy_timeout_ms, immediate=True)
         else:
-            self.engine = sa.create_engine(url, echo=echo, pool_pre_ping=True)
+            # no pre-ping: it costs a round trip per transaction; stale connections are
+            # recycled instead
+            self.engine = sa.create_engine(url, echo=echo, pool_recycle=1800)
             self.write_engine = self.engine
 
     @contextmanager

@@ -10,6 +10,7 @@ none of them writes state itself.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
@@ -1033,11 +1034,7 @@ class Service:
         return activity
 
     def _task(self, session: Session, task_id: int) -> tuple[Task, Activity]:
-        row = session.exec(
-            select(Task, Activity)
-            .join(Activity, col(Activity.id) == col(Task.activity_id))
-            .where(Task.id == task_id)
-        ).first()
+        row = session.exec(_TASK_WITH_ACTIVITY, params={"task_id": task_id}).first()
         if row is None:
             raise NotFound(f"no task with id {task_id}")
         return row[0], row[1]
@@ -1232,16 +1229,20 @@ class Service:
     def _cas_task(
         self, session: Session, task: Task, expected: int, changes: dict[str, Any], now: datetime
     ) -> None:
-        table = Task.__table__  # type: ignore[attr-defined]
-        result = session.execute(
-            sa.update(table)
-            .where(table.c.id == task.id, table.c.version == expected)
-            .values(**changes, version=expected + 1, updated_at=now)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        """Compare-and-set on the task's version; the statement is built once per column set."""
+        stmt = _task_update(frozenset(changes))
+        params = {
+            **changes,
+            "_id": task.id,
+            "_expected": expected,
+            "_version": expected + 1,
+            "updated_at": now,
+        }
+        result = session.connection().execute(stmt, params)
+        if result.rowcount != 1:
             raise ConcurrentUpdate(
-                f"task {task.id} was changed by someone else (expected version {expected}, "
-                f"now {task.version}); nothing was written, reload and try again"
+                f"task {task.id} was changed by someone else since version {expected}; "
+                "nothing was written, reload and try again"
             )
         if task in session:
             session.expunge(task)
@@ -1427,14 +1428,17 @@ class Service:
         ``agency`` and ``agency_manager`` go to the agency of ``task``, or of each task the
         change created; ``activity_agencies`` to every agency taking part.
         """
-        if not notify:
+        if not notify or self.notifier is None:
             return
         assert activity.id is not None
-        if agencies is None:
+        if agencies is None and any(n.to == "activity_agencies" for n in notify):
             agencies = self._activity_agencies(session, activity.id)
+        agencies = agencies or []
         by_id = {a.id: a for a in agencies}
-        if task is not None and task.agency_id is not None and task.agency_id not in by_id:
-            by_id.update({a.id: a for a in self._agency_rows(session, [task.agency_id])})
+        wanted = {t.agency_id for t in ([task] if task is not None else outcome.created_tasks)}
+        missing = [i for i in wanted if i is not None and i not in by_id]
+        if missing:
+            by_id.update({a.id: a for a in self._agency_rows(session, missing)})
         for n in notify:
             if n.to in ("agency", "agency_manager"):
                 targets = [task] if task is not None else outcome.created_tasks
@@ -1448,18 +1452,15 @@ class Service:
                 abouts = [About(activity, wf.title, task, agency)]
             for about in abouts:
                 task_key = about.task.id if about.task is not None else 0
-                if self.notifier is None:
-                    recipients = []
-                else:
-                    recipients = self.notifier.recipients(session, n.to, about, agencies)
-                    self.notifier.queue(
-                        session,
-                        key=f"{key}:t{task_key}",
-                        template=n.template,
-                        about=about,
-                        recipients=recipients,
-                        now=now,
-                    )
+                recipients = self.notifier.recipients(session, n.to, about, agencies)
+                self.notifier.queue(
+                    session,
+                    key=f"{key}:t{task_key}",
+                    template=n.template,
+                    about=about,
+                    recipients=recipients,
+                    now=now,
+                )
                 outcome.notifications.extend(
                     PlannedNotification(
                         n.template,
@@ -1486,26 +1487,48 @@ class Service:
         inputs: Mapping[str, Any],
         reason: str | None,
     ) -> int:
-        table = Event.__table__  # type: ignore[attr-defined]
-        result = session.execute(
-            sa.insert(table)
-            .returning(table.c.id)
-            .values(
-                activity_id=activity_id,
-                task_id=task_id,
-                at=now,
-                actor=actor.id,
-                actor_role=actor.role,
-                kind=kind,
-                trigger=trigger,
-                from_state=from_state,
-                to_state=to_state,
-                inputs=_jsonable(inputs),
-                reason=reason,
-            )
+        result = session.connection().execute(
+            _EVENT_INSERT,
+            {
+                "activity_id": activity_id,
+                "task_id": task_id,
+                "at": now,
+                "actor": actor.id,
+                "actor_role": actor.role,
+                "kind": kind,
+                "trigger": trigger,
+                "from_state": from_state,
+                "to_state": to_state,
+                "inputs": _jsonable(inputs) if inputs else {},
+                "reason": reason,
+            },
         )
         event_id: int = result.scalar_one()
         return event_id
+
+
+_TASK_TABLE: sa.Table = Task.__table__  # type: ignore[attr-defined]
+_EVENT_TABLE: sa.Table = Event.__table__  # type: ignore[attr-defined]
+_EVENT_INSERT = sa.insert(_EVENT_TABLE).returning(_EVENT_TABLE.c.id)
+_TASK_WITH_ACTIVITY = (
+    select(Task, Activity)
+    .join(Activity, col(Activity.id) == col(Task.activity_id))
+    .where(col(Task.id) == sa.bindparam("task_id"))
+)
+
+
+@functools.cache
+def _task_update(columns: frozenset[str]) -> sa.Update:
+    """UPDATE task SET <columns>, version, updated_at WHERE id AND version: built once per set."""
+    t = _TASK_TABLE
+    return (
+        sa.update(t)
+        .where(t.c.id == sa.bindparam("_id"), t.c.version == sa.bindparam("_expected"))
+        .values(
+            {t.c[name]: sa.bindparam(name) for name in sorted(columns)}
+            | {t.c.version: sa.bindparam("_version"), t.c.updated_at: sa.bindparam("updated_at")}
+        )
+    )
 
 
 class _AlreadyOpened(Exception):
