@@ -275,3 +275,55 @@ class ProgrammeRun(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     activity_id: int = Field(foreign_key="activity.id")
     opened_at: datetime = Field(sa_type=_TZ)
+
+
+# ---------------------------------------------------------------------------------------
+# web sign-in (sef_workflow.web): credentials, sessions, sign-in links, uploaded files
+
+
+class StaffCredential(SQLModel, table=True):
+    """A member of staff's password, as an argon2 hash only."""
+
+    __tablename__ = "staff_credential"
+
+    email: str = Field(primary_key=True, max_length=254)
+    password_hash: str = Field(max_length=255)
+    updated_at: datetime = Field(sa_type=_TZ)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser. Only the SHA-256 of the cookie's random token is stored."""
+
+    __tablename__ = "web_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    email: str = Field(max_length=254, index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=_TZ)
+    expires_at: datetime = Field(sa_type=_TZ)
+
+
+class LoginLink(SQLModel, table=True):
+    """A single-use, expiring sign-in link for an agency contact; stored as a hash only."""
+
+    __tablename__ = "login_link"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    email: str = Field(max_length=254)
+    agency_id: int = Field(foreign_key="agency.id")
+    created_at: datetime = Field(sa_type=_TZ)
+    expires_at: datetime = Field(sa_type=_TZ)
+    used_at: datetime | None = Field(default=None, sa_type=_TZ)
+
+
+class Upload(SQLModel, table=True):
+    """A file an agency uploaded with a task, stored outside the web root under a random name."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    original_name: str = Field(max_length=255)
+    stored_name: str = Field(max_length=64, unique=True)
+    size: int
+    content_type: str = Field(max_length=100)
+    uploaded_by: str = Field(max_length=254)
+    uploaded_at: datetime = Field(sa_type=_TZ)
