@@ -13,19 +13,23 @@ dropped afterwards) and each size N, the script:
    a few real tasks exist;
 2. bulk-loads open ``audit_return`` tasks with raw SQL (COPY on PostgreSQL, executemany in
    big transactions on SQLite) until there are N open tasks, in cloned activities of one
-   task per agency each (as real audits are). Exactly 200 of them have
+   task per agency each (as real audits are), with the secondary indexes (and, on
+   PostgreSQL, foreign keys) of ``task`` and ``activity_agency`` dropped for the load and
+   put back from their own definitions afterwards. Exactly 200 tasks have
    ``next_reminder_at`` at today's opening time, with due dates chosen so a rung falls
-   then (before-5, before-1, due, chasers, escalations); every other one has realistic due
-   dates (created in the last six weeks, 20 working days to answer) and
-   ``next_reminder_at`` at its next rung, after now; then ANALYZE (VACUUM ANALYZE on
-   PostgreSQL);
+   then (before-5, before-1, due, chasers, escalations); every other one has a realistic
+   deadline (created on a working day of the last 60, 20 working days to answer, its
+   ladder not yet finished) and ``next_reminder_at`` at its next rung, after now; then
+   ANALYZE (VACUUM ANALYZE on PostgreSQL);
 3. measures, on a ``FakeClock`` at Wednesday 14 January 2026 10:00 London (working hours):
 
    * **selection**: the due-selection query alone, the very SQL and parameters
      ``Service.sweep`` sends (captured from a warm-up sweep), median of ``--runs``;
    * **sweep**: a full ``Service.sweep()`` with the outbox ``Notifier`` (200 tasks, one
      transaction each, ~200 emails rendered and queued), median of ``--repeats``; the 200
-     rows' ``next_reminder_at`` are put back between repeats;
+     rows' ``next_reminder_at`` are put back between repeats. All sizes of one database
+     are built first and the timed sweeps alternate between them, so that drift and
+     other load on the machine hit every size alike;
    * **baselines**: ``SELECT count(*) FROM task WHERE next_reminder_at <= :now`` through
      the index, and the same count forced to a full scan (``NOT INDEXED`` on SQLite;
      index and bitmap scans switched off on PostgreSQL);
@@ -237,6 +241,8 @@ def load_sqlite(
     fmt = Formats(sqlite=True)
     per = len(seed.agencies)
     n_acts = math.ceil(n_bulk / per)
+    # A connection of its own; foreign keys are off on it (sqlite3's default): the rows
+    # are consistent by construction and the checks would only slow the load.
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -312,9 +318,7 @@ def load_postgres(
             restore = pg_drop_for_load(cur)
             with cur.copy(f"COPY activity ({', '.join(ACTIVITY_COLUMNS)}) FROM STDIN") as cp:
                 for a in range(n_acts):
-                    cp.write_row(
-                        activity_row(fmt, seed, a, future[(a * 7) % len(future)], nulls=None)
-                    )
+                    cp.write_row(activity_row(fmt, seed, a, future[(a * 7) % len(future)]))
             with cur.copy("COPY activity_agency (activity_id, agency_id) FROM STDIN") as cp:
                 lines = (
                     f"{seed.next_activity_id + a}\t{agency_id}\n"
@@ -383,10 +387,9 @@ def pg_drop_for_load(cur: Any) -> list[str]:
     return indexes + foreign_keys
 
 
-def activity_row(
-    fmt: Formats, seed: Seed, a: int, p: Profile, nulls: Any = None
-) -> tuple[Any, ...]:
-    opened = p.created
+def activity_row(fmt: Formats, seed: Seed, a: int, p: Profile) -> tuple[Any, ...]:
+    """A clone of the service's activity, opened when its tasks were created."""
+    opened: Any = fmt.ts(p.created) if fmt.sqlite else p.created
     return (
         seed.next_activity_id + a,
         f"BENCH-{a + 1:07d}",
@@ -396,10 +399,10 @@ def activity_row(
         f"Benchmark audit {a + 1} (fictional)",
         seed.activity_data,
         fr.COORDINATOR.id,
-        opened if not fmt.sqlite else fmt.ts(opened),
-        opened if not fmt.sqlite else fmt.ts(opened),
-        nulls,
-        nulls,
+        opened,
+        opened,
+        None,
+        None,
         seed.activity_version,
     )
 
@@ -684,7 +687,6 @@ class Result:
     index_used: bool
     generic_index_used: bool | None
     statements_per_task: float
-    load_seconds: float
     sweeps: list[float] = field(default_factory=list)  # wall ms
     sweeps_cpu: list[float] = field(default_factory=list)  # this process's CPU ms
 
@@ -723,7 +725,6 @@ def measure_static(fx: Fixture, opts: Options) -> Result:
         uses_index(plan),
         uses_index(generic) if generic else None,
         cap.statements / DUE,
-        fx.load_seconds,
     )
 
 
