@@ -42,7 +42,7 @@ from ..clock import Clock, SystemClock
 from ..db import Database
 from ..errors import InvalidInput, NotFound
 from ..models import Agency, DeliveryAttempt, Notification
-from .outbox import insert_notification
+from .outbox import fit_key, insert_notification
 from .smtp import MailSender, Outgoing, Result, SmtpSender
 
 if TYPE_CHECKING:
@@ -101,12 +101,7 @@ def message_id_for(dedupe_key: str, domain: str) -> str:
 
 def fallback_key(dedupe_key: str) -> str:
     """The dedupe key of the deputy fallback for ``dedupe_key``, within the column's length."""
-    key = dedupe_key + FALLBACK_SUFFIX
-    if len(key) <= DEDUPE_KEY_MAX:
-        return key
-    digest = hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:16]
-    keep = DEDUPE_KEY_MAX - len(digest) - len(FALLBACK_SUFFIX) - 1
-    return f"{dedupe_key[:keep]}~{digest}{FALLBACK_SUFFIX}"
+    return fit_key(dedupe_key, DEDUPE_KEY_MAX - len(FALLBACK_SUFFIX)) + FALLBACK_SUFFIX
 
 
 def backoff(attempts: int, base_seconds: int, cap_seconds: int) -> timedelta:

@@ -222,7 +222,7 @@ class Notifier:
             rendered = self.templates.render(template, self.context(about, recipient, now))
             ics = self._invite(about, recipient, now, cancel_invite)
             values = {
-                "dedupe_key": dedupe_key[:200],
+                "dedupe_key": fit_key(dedupe_key),
                 "message_id": self.message_id(dedupe_key),
                 "activity_id": about.activity.id,
                 "task_id": about.task.id if about.task is not None else None,
@@ -286,6 +286,19 @@ class Notifier:
 def _lead(agency: Agency) -> Recipient:
     cc = (agency.deputy_email,) if agency.deputy_email else ()
     return Recipient("agency", agency.lead_email, agency.lead_name, cc, agency)
+
+
+#: the dedupe_key column's length
+DEDUPE_KEY_MAX = 200
+
+
+def fit_key(key: str, limit: int = DEDUPE_KEY_MAX) -> str:
+    """``key`` within ``limit`` characters; a long one keeps its head and a hash of the whole,
+    so two long keys never collide by truncation."""
+    if len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+    return f"{key[: limit - len(digest) - 1]}~{digest}"
 
 
 def insert_notification(session: Session, values: dict[str, Any]) -> int:
