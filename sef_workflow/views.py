@@ -85,8 +85,11 @@ def email_line(n: Notification, cal: WorkingCalendar) -> str:
         what += f", cc {', '.join(n.cc_addrs)}"
     if n.status == "sent" and n.sent_at is not None:
         state = "sent " + n.sent_at.astimezone(cal.tz).strftime("%a %d %b %H:%M")
+        if n.attempts > 1:
+            state += f" after {n.attempts} attempts"
     elif n.status == "failed":
-        state = f"FAILED: {n.last_error or 'no reason recorded'}"
+        tries = f"{n.attempts} attempt{'s' if n.attempts != 1 else ''}"
+        state = f"FAILED after {tries}: {n.last_error or 'no reason recorded'}"
     else:
         state = n.status + (f" (attempt {n.attempts})" if n.attempts else "")
     return f"{at}  {what}: {state}"
