@@ -524,27 +524,21 @@ class Service:
         with self.db.write() as session:
             activity = self._activity(session, ref)
             wf = self.workflow_for(session, activity)
-            t = self._transition(wf, activity.state, trigger, f"{activity.ref}")
-            self._check_role(actor, t, f"'{trigger}' on {activity.ref}")
-            values = coerce_inputs(t.inputs, inputs or {}, f"'{trigger}' on {activity.ref}")
-            reason = _clean_reason(reason, t, trigger)
             assert activity.id is not None
-            tasks: list[Task] = []
-            if t.guards or t.completes or "withdraw_open_tasks" in t.effects:
-                tasks = self._tasks_of(session, activity.id)
-            if t.guards:
-                ctx = GuardContext(
-                    activity_data=activity.data,
-                    agency_count=self._agency_count(session, activity.id),
-                    tasks=tasks,
-                    inputs=values,
-                )
-                refused = evaluate(t.guards, ctx)
-                if refused is not None:
-                    raise GuardFailed(
-                        f"cannot fire '{trigger}' on {activity.ref}: guard '{refused[0]}' "
-                        f"refused: {refused[1]}"
-                    )
+            needs_tasks = self._needs_tasks(wf, activity.state, trigger)
+            tasks = self._tasks_of(session, activity.id) if needs_tasks else []
+            t, values, reason = self._check(
+                session,
+                actor,
+                wf,
+                activity,
+                activity.state,
+                trigger,
+                activity.ref,
+                inputs,
+                reason,
+                tasks if needs_tasks else None,
+            )
             from_state = activity.state
             to_state = wf.next_state(trigger, from_state)
             data = {**activity.data, **values}
@@ -624,6 +618,48 @@ class Service:
         activity.updated_at = now
         activity.closed_at = closed_at
 
+    def _needs_tasks(self, wf: Workflow, state: str, trigger: str) -> bool:
+        t = wf.transition_for(trigger, state)
+        return t is not None and bool(t.guards or t.completes or "withdraw_open_tasks" in t.effects)
+
+    def _check(
+        self,
+        session: Session,
+        actor: Actor,
+        machine: Workflow | TaskKind,
+        activity: Activity,
+        state: str,
+        trigger: str,
+        where: str,
+        inputs: Mapping[str, Any] | None,
+        reason: str | None,
+        tasks: list[Task] | None,
+        *,
+        task: Task | None = None,
+    ) -> tuple[TransitionDef, dict[str, Any], str | None]:
+        """The transition ``trigger`` from ``state``, once state, role, inputs, reason and
+        guards allow it; its checked inputs and reason. Raises the error that says why not."""
+        t = self._transition(machine, state, trigger, where)
+        self._check_role(actor, t, f"'{trigger}' on {where}")
+        values = coerce_inputs(t.inputs, inputs or {}, f"'{trigger}' on {where}")
+        reason = _clean_reason(reason, t, trigger)
+        if t.guards:
+            assert activity.id is not None
+            ctx = GuardContext(
+                activity_data=activity.data,
+                agency_count=self._agency_count(session, activity.id),
+                tasks=tasks if tasks is not None else self._tasks_of(session, activity.id),
+                inputs=values,
+                task=task,
+            )
+            refused = evaluate(t.guards, ctx)
+            if refused is not None:
+                raise GuardFailed(
+                    f"cannot fire '{trigger}' on {where}: guard '{refused[0]}' refused: "
+                    f"{refused[1]}"
+                )
+        return t, values, reason
+
     # ------------------------------------------------------------------ tasks
     def fire_task(
         self,
@@ -642,25 +678,19 @@ class Service:
             kind = wf.tasks[task.kind]
             where = f"task {task.id} ({task.kind}) of {activity.ref}"
             self._check_agency_scope(actor, task, where)
-            t = self._transition(kind, task.state, trigger, where)
-            self._check_role(actor, t, f"'{trigger}' on {where}")
-            values = coerce_inputs(t.inputs, inputs or {}, f"'{trigger}' on {where}")
-            reason = _clean_reason(reason, t, trigger)
-            if t.guards:
-                assert activity.id is not None
-                ctx = GuardContext(
-                    activity_data=activity.data,
-                    agency_count=self._agency_count(session, activity.id),
-                    tasks=self._tasks_of(session, activity.id),
-                    inputs=values,
-                    task=task,
-                )
-                refused = evaluate(t.guards, ctx)
-                if refused is not None:
-                    raise GuardFailed(
-                        f"cannot fire '{trigger}' on {where}: guard '{refused[0]}' refused: "
-                        f"{refused[1]}"
-                    )
+            t, values, reason = self._check(
+                session,
+                actor,
+                kind,
+                activity,
+                task.state,
+                trigger,
+                where,
+                inputs,
+                reason,
+                None,
+                task=task,
+            )
             to_state = kind.next_state(trigger, task.state)
             from_state = task.state
             outcome = Outcome(activity=activity, task=task, from_state=from_state)
