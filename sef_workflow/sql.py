@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,16 +17,27 @@ def _insert(session: Session, table: sa.Table, values: Mapping[str, Any]) -> Any
     return sqlite.insert(table).values(**values)
 
 
+@functools.cache
+def _insert_ignoring(dialect: str, table: sa.Table, keys: tuple[str, ...]) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING keys, built once per table."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(table)
+        .on_conflict_do_nothing(index_elements=list(keys))
+        .returning(*(table.c[k] for k in keys))
+    )
+
+
 def insert_new(
     session: Session, table: sa.Table, values: Mapping[str, Any], keys: Sequence[str]
 ) -> bool:
     """Insert unless a row with the same ``keys`` exists; True if this call inserted it.
 
     Concurrent inserts of the same key on PostgreSQL wait for each other, so exactly one
-    caller gets True.
+    caller gets True. The statement is built once; the values travel as parameters.
     """
-    stmt = _insert(session, table, values).on_conflict_do_nothing(index_elements=list(keys))
-    return bool(session.execute(stmt.returning(*(table.c[k] for k in keys))).all())
+    stmt = _insert_ignoring(session.get_bind().dialect.name, table, tuple(keys))
+    return bool(session.connection().execute(stmt, dict(values)).all())
 
 
 def upsert(

@@ -51,9 +51,7 @@ def test_request_goes_to_each_lead_with_deputy_copied(partnership: Service) -> N
     for row in rows:
         assert row.status == "pending"
         assert row.message_id.startswith("<")
-        assert row.message_id.endswith(
-            "@northshire-scp.example>"
-        )
+        assert row.message_id.endswith("@northshire-scp.example>")
         # one email per recipient: no other agency's address or name anywhere in it
         others = {a for a in by_to if a != row.to_addr}
         for other in others:

@@ -25,6 +25,7 @@ Cc, a fallback copy to the deputy is queued (once: its dedupe key is derived).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import os
@@ -261,7 +262,7 @@ class Delivery:
 
     # ------------------------------------------------------------------ record
     def record(self, results: Sequence[Result], claimed: Sequence[Notification]) -> DeliveryReport:
-        """Record each result in its own transaction; ``claimed`` is what :meth:`claim`
+        """Record the batch's results in one transaction; ``claimed`` is what :meth:`claim`
         returned (its lease and attempt count are checked, so a stale worker writes no
         state). A claimed row without a result counts as a transient failure."""
         by_id = {n.id: n for n in claimed if n.id is not None}
@@ -272,7 +273,7 @@ class Delivery:
             if i not in answered
         ]
         seen: set[int] = set()
-        counts = {"sent": 0, "retrying": 0, "failed": 0, "fallbacks": 0, "lost": 0}
+        pairs: list[tuple[Notification, Result]] = []
         for result in todo:
             n = by_id.get(result.notification_id)
             if n is None or result.notification_id in seen:
@@ -282,10 +283,28 @@ class Delivery:
                 )
                 continue
             seen.add(result.notification_id)
-            try:
-                self._record_one(n, result, counts)
-            except Exception:  # one bad row never stops the rest; its lease will expire
-                log.exception("could not record delivery of notification %s", n.id)
+            pairs.append((n, result))
+        counts = {"sent": 0, "retrying": 0, "failed": 0, "fallbacks": 0, "lost": 0}
+        try:  # the whole batch in one transaction
+            batch_counts = dict.fromkeys(counts, 0)
+            with self.db.write() as session:
+                for n, result in pairs:
+                    self._record_one(session, n, result, batch_counts)
+            counts = batch_counts
+        except Exception:  # then row by row, so one bad row never stops the rest
+            log.exception(
+                "could not record a batch of %d at once; recording one by one", len(pairs)
+            )
+            for n, result in pairs:
+                row_counts = dict.fromkeys(counts, 0)
+                try:
+                    with self.db.write() as session:
+                        self._record_one(session, n, result, row_counts)
+                except Exception:  # its lease will expire and another worker retries it
+                    log.exception("could not record delivery of notification %s", n.id)
+                    continue
+                for key, value in row_counts.items():
+                    counts[key] += value
         return DeliveryReport(
             claimed=len(claimed),
             sent=counts["sent"],
@@ -295,7 +314,9 @@ class Delivery:
             lost_leases=counts["lost"],
         )
 
-    def _record_one(self, n: Notification, result: Result, counts: dict[str, int]) -> None:
+    def _record_one(
+        self, session: Session, n: Notification, result: Result, counts: dict[str, int]
+    ) -> None:
         now = self.clock.now()
         outcome = result.outcome
         values: dict[str, Any] = {"lease_until": None, "leased_by": None}
@@ -316,36 +337,29 @@ class Delivery:
                 error = f"gave up after {n.attempts} attempts: {error}"
             values |= {"status": "failed", "last_error": error}
             counted = "failed"
-        with self.db.write() as session:
-            updated = session.execute(
-                sa.update(Notification)
-                .where(
-                    col(Notification.id) == n.id,
-                    col(Notification.status) == "sending",
-                    col(Notification.leased_by) == self.worker,
-                    col(Notification.attempts) == n.attempts,
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            applied = bool(updated.rowcount)  # type: ignore[attr-defined]
-            detail = result.detail if applied else f"(lease lost, row not updated) {result.detail}"
-            session.add(
-                DeliveryAttempt(
-                    notification_id=result.notification_id,
-                    at=now,
-                    worker=self.worker,
-                    outcome=outcome,
-                    code=result.code,
-                    detail=detail,
-                )
-            )
-            if not applied:
-                counts["lost"] += 1
-                return
-            counts[counted] += 1
-            if outcome == "permanent":
-                counts["fallbacks"] += self._queue_fallback(session, n, result, now)
+        updated = session.connection().execute(
+            _record_update(frozenset(values)),
+            {**values, "_id": n.id, "_worker": self.worker, "_attempts": n.attempts},
+        )
+        applied = updated.rowcount == 1
+        detail = result.detail if applied else f"(lease lost, row not updated) {result.detail}"
+        session.connection().execute(
+            _ATTEMPT_INSERT,
+            {
+                "notification_id": result.notification_id,
+                "at": now,
+                "worker": self.worker,
+                "outcome": outcome,
+                "code": result.code,
+                "detail": detail,
+            },
+        )
+        if not applied:
+            counts["lost"] += 1
+            return
+        counts[counted] += 1
+        if outcome == "permanent":
+            counts["fallbacks"] += self._queue_fallback(session, n, result, now)
 
     def _queue_fallback(
         self, session: Session, n: Notification, result: Result, now: datetime
@@ -388,6 +402,26 @@ class Delivery:
             "fallback_of": n.id,
         }
         return insert_notification(session, values)
+
+
+_NOTIFICATION: sa.Table = Notification.__table__  # type: ignore[attr-defined]
+_ATTEMPT_INSERT = sa.insert(DeliveryAttempt.__table__)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _record_update(columns: frozenset[str]) -> sa.Update:
+    """The compare-and-set that records an outcome: only while this worker holds the lease."""
+    t = _NOTIFICATION
+    return (
+        sa.update(t)
+        .where(
+            t.c.id == sa.bindparam("_id"),
+            t.c.status == "sending",
+            t.c.leased_by == sa.bindparam("_worker"),
+            t.c.attempts == sa.bindparam("_attempts"),
+        )
+        .values({t.c[name]: sa.bindparam(name) for name in sorted(columns)})
+    )
 
 
 # ---------------------------------------------------------------------- coordinators

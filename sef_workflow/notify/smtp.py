@@ -170,13 +170,22 @@ def _text_header(value: str) -> str | Header:
     return value if value.isascii() else Header(value, "utf-8")
 
 
+def _bare(value: str) -> bool:
+    """A plain ``local@domain`` address, as the outbox stores them (no display name)."""
+    return "@" in value and value.isascii() and not any(c in value for c in ' <>"(),;:\r\n')
+
+
 def _address(value: str) -> str:
+    if _bare(value):
+        return value
     name, addr = parseaddr(_one_line(value))
     return formataddr((name, addr), charset="utf-8") if addr else _one_line(value)
 
 
 def envelope_address(value: str) -> str:
     """The bare address for the SMTP envelope, from ``addr`` or ``Name <addr>``."""
+    if _bare(value):
+        return value
     return parseaddr(value)[1] or value
 
 
