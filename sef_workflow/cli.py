@@ -263,6 +263,23 @@ def agencies_import(c: Context, file: Path) -> None:
     click.echo(f"{file}: {result.created} agencies added, {result.updated} updated")
 
 
+@agencies.command("link")
+@click.argument("email")
+@pass_ctx
+def agencies_link(c: Context, email: str) -> None:
+    """Make a single-use sign-in link for an agency contact (lead or deputy) and print it."""
+    from datetime import timedelta
+
+    from .web.auth import create_login_link, login_url
+
+    service = c.service
+    hours = c.app.settings.settings.web.link_hours
+    token = create_login_link(
+        c.app.db, email, service.clock.now(), timedelta(hours=hours), service=service
+    )
+    click.echo(login_url(c.app.settings.settings.partnership.base_url, token))
+
+
 @agencies.command("list")
 @pass_ctx
 def agencies_list(c: Context) -> None:
@@ -302,6 +319,25 @@ def staff_add(c: Context, name: str, email: str, role: str) -> None:
     actor = c.actor() if c.actor_email else Actor.system()
     row = c.service.add_staff(actor, name, email, role)
     click.echo(f"{row.email}: {row.role}")
+
+
+@staff.command("password")
+@click.argument("email")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="The new password (asked for when not given; at least 10 characters).",
+)
+@pass_ctx
+def staff_password(c: Context, email: str, password: str) -> None:
+    """Set the web sign-in password of a member of staff (stored as an argon2 hash)."""
+    from .web.auth import set_password
+
+    c.service  # noqa: B018  (checks the schema)
+    set_password(c.app.db, email, password, c.app.service.clock.now())
+    click.echo(f"{email}: password set")
 
 
 @staff.command("list")
@@ -1001,6 +1037,43 @@ def status(c: Context) -> None:
     click.echo(
         f"outbox: {counts.get('pending', 0)} pending, {counts.get('sending', 0)} sending, "
         f"{counts.get('failed', 0)} failed, {counts.get('sent', 0)} sent"
+    )
+
+
+# --------------------------------------------------------------------------------- serve
+@main.command()
+@click.option("--host", help="Address to listen on (default: web.host).")
+@click.option("--port", type=int, help="Port to listen on (default: web.port).")
+@click.option("--no-worker", is_flag=True, help="Serve pages only; run `sef worker` elsewhere.")
+@pass_ctx
+def serve(c: Context, host: str | None, port: int | None, no_worker: bool) -> None:
+    """Start the web application, with the scheduler's jobs and (with no smtp.host) the mail
+    catcher in the same process. Stops cleanly on SIGTERM or SIGINT."""
+    import logging
+    from datetime import timedelta
+
+    from .web.serve import serve as run_server
+
+    c.service  # noqa: B018  (checks the schema)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for noisy in ("apscheduler", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    web = c.app.settings.settings.web
+    host, port = host or web.host, port or web.port
+    click.echo(
+        f"sef-workflow on http://{host}:{port}/  (sign in at http://{host}:{port}/login)", err=True
+    )
+    run_server(
+        c.app,
+        host,
+        port,
+        with_worker=not no_worker,
+        secret_key=web.secret_key or None,
+        session_lifetime=timedelta(hours=web.session_hours),
+        link_lifetime=timedelta(hours=web.link_hours),
+        upload_limit=web.upload_limit_mb * 1024 * 1024,
+        upload_dir=c.app.settings.upload_dir(),
+        cookie_secure=web.cookie_secure,
     )
 
 

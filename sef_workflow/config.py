@@ -2,7 +2,8 @@
 ``SEF_<SECTION>_<KEY>`` environment variables over both.
 
 Every key is declared here with its type and a description; ``config.toml`` documents
-each one. Secrets (``database.password``, ``smtp.password``) are never read from a file, only from the
+each one. Secrets (``database.password``, ``smtp.password``, ``web.secret_key``) are never
+read from a file, only from the
 environment. Any problem stops start-up with a :class:`~sef_workflow.errors.ConfigError`
 whose one line names the file, the key and what is allowed.
 """
@@ -30,7 +31,9 @@ DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
 ENV_PREFIX = "SEF_"
 
 #: Settings that may only come from the environment, as ``(section, key)``.
-SECRETS: frozenset[tuple[str, str]] = frozenset({("database", "password"), ("smtp", "password")})
+SECRETS: frozenset[tuple[str, str]] = frozenset(
+    {("database", "password"), ("smtp", "password"), ("web", "secret_key")}
+)
 
 
 class _Section(BaseModel):
@@ -219,6 +222,27 @@ class SchedulerSettings(_Section):
     )
 
 
+class WebSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address `sef serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `sef serve` listens on.")
+    secret_key: str = Field(
+        "",
+        description="Key that signs the sign-in form. Secret: only from SEF_WEB_SECRET_KEY; "
+        "empty: a random key per process.",
+    )
+    session_hours: int = Field(8, ge=1, description="Hours a signed-in session lasts.")
+    link_hours: int = Field(
+        72, ge=1, description="Hours an agency contact's emailed sign-in link stays valid."
+    )
+    upload_limit_mb: int = Field(10, ge=1, le=512, description="Largest file upload, in MB.")
+    upload_dir: str = Field(
+        "var/uploads", description="Folder for uploaded files, outside the web root."
+    )
+    cookie_secure: bool = Field(
+        False, description="Send the session cookie over HTTPS only (true behind HTTPS)."
+    )
+
+
 class Settings(_Section):
     partnership: PartnershipSettings = PartnershipSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -227,6 +251,7 @@ class Settings(_Section):
     smtp: SmtpSettings = SmtpSettings()
     mail: MailSettings = MailSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    web: WebSettings = WebSettings()
     workflow_parameters: dict[str, dict[str, str | int | bool]] = Field(
         default_factory=dict,
         description="Per-workflow parameters, [workflow_parameters.NAME] KEY = value; "
@@ -280,6 +305,9 @@ class LoadedSettings:
                 f"after scheduler.working_day_start {sch.working_day_start}"
             )
         return start, end
+
+    def upload_dir(self) -> Path:
+        return (self.root / self.settings.web.upload_dir).resolve()
 
     def catcher_dir(self) -> Path:
         return (self.root / self.settings.mail.catcher_dir).resolve()

@@ -57,6 +57,7 @@ COMMANDS = [
     "worker",
     "sweep",
     "status",
+    "serve",
     "simulate",
     "demo",
 ]
@@ -712,3 +713,17 @@ def test_mail_test_reports_what_the_server_said(cli: Cli) -> None:
 
 def test_templates_check(cli: Cli) -> None:
     assert re.search(r"notifications: ok \(\d+ messages\)", cli("templates", "check"))
+
+
+def test_staff_password_and_agency_link(ready: tuple[Cli, str]) -> None:
+    cli, _ref = ready
+    assert (
+        cli("staff", "password", COORD, "--password", "a-long-enough-one")
+        == f"{COORD}: password set\n"
+    )
+    assert "at least 10 characters" in cli.fails(
+        8, "staff", "password", COORD, "--password", "short"
+    )
+    link = cli("agencies", "link", POL_LEAD).strip()
+    assert re.fullmatch(r"http://127\.0\.0\.1:8000/login/link/[A-Za-z0-9_-]{20,}", link)
+    assert cli.fails(8, "agencies", "link", COORD)

@@ -23,6 +23,9 @@ from ..errors import InvalidInput
 from ..models import Activity, Task
 from ..service import Actor, Service
 
+#: the demo staff's web password (fictional accounts on a local demo only)
+DEMO_PASSWORD = "northshire-demo"
+
 ADMIN = ("Alex Admin", "admin@northshire-scp.example", "admin")
 COORDINATOR = ("Casey Coordinator", "coordinator@northshire-scp.example", "coordinator")
 COORDINATOR_2 = ("Drew Coordinator", "coordinator2@northshire-scp.example", "coordinator")
@@ -68,6 +71,13 @@ def load_demo(app: App, *, reset: bool = False, echo: Callable[[str], Any] = pri
         or f"the mail catcher's folder {app.settings.catcher_dir()} (sef mail list)"
     )
     echo(f"  {report.sent} emails delivered to {where}")
+    from ..web.auth import create_login_link, login_url, set_password
+
+    for _name, email, _role in STAFF:
+        set_password(app.db, email, DEMO_PASSWORD, now)
+    base = app.settings.settings.partnership.base_url
+    lead = story.lead_emails["POL"]
+    token = create_login_link(app.db, lead, now, service=app.service)
     echo("")
     echo("Try:")
     echo("  sef activity list")
@@ -76,6 +86,14 @@ def load_demo(app: App, *, reset: bool = False, echo: Callable[[str], Any] = pri
     echo("  sef mail list; sef mail show 1")
     echo("  sef task list --agency EDU")
     echo("Demo accounts (use with --as): " + ", ".join(f"{e} ({r})" for _n, e, r in STAFF))
+    echo("")
+    echo(
+        f"Web (sef serve): sign in at {base}/login with any demo account above and the "
+        f"password {DEMO_PASSWORD}"
+    )
+    echo(
+        f"  agency view: {login_url(base, token)}  (single use; new ones: sef agencies link {lead})"
+    )
 
 
 def _reset(app: App) -> None:
