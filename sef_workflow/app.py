@@ -91,4 +91,5 @@ def build_notifier(loaded: LoadedSettings, calendar: WorkingCalendar) -> Notifie
         calendar,
         base_url=partnership.base_url,
         business_unit_email=partnership.business_unit_email,
+        sign_in_links=True,
     )

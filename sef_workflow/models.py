@@ -148,6 +148,10 @@ class Task(SQLModel, table=True):
         sa.Index("ix_task_next_reminder_at", "next_reminder_at"),
         sa.Index("ix_task_activity_id_kind", "activity_id", "kind"),
         sa.Index("ix_task_agency_id_is_open_due_at", "agency_id", "is_open", "due_at"),
+        # running deadlines of open tasks in due order: dashboards and overdue lists
+        sa.Index(
+            "ix_task_deadline_status_is_open_due_at", "deadline_status", "is_open", "due_at", "id"
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -664,7 +664,7 @@ def test_deliver_into_the_catcher_and_read_it_back(ready: tuple[Cli, str]) -> No
     shown = cli("mail", "show", "1")
     assert re.search(rf"^Subject: {ref}: audit tool issued", shown, flags=re.MULTILINE)
     assert "Attachments: deadline.ics" in shown
-    assert f"http://127.0.0.1:8000/activities/{ref}" in shown
+    assert "http://127.0.0.1:8000/login/link/" in shown  # agencies get a single-use sign-in link
     first = re.search(r"^(\d+)\s", cli("outbox", "list", "--status", "sent").splitlines()[1])
     assert first is not None
     detail = cli("outbox", "show", first.group(1))

@@ -3,17 +3,19 @@ with only allow-listed details, and with a calendar invite for an agency's own d
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, timedelta
 
 import icalendar
 import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from sef_workflow.errors import TransitionNotAllowed
-from sef_workflow.models import Notification
-from sef_workflow.notify.outbox import insert_notification
+from sef_workflow.errors import PermissionDenied, TransitionNotAllowed
+from sef_workflow.models import Activity, Agency, LoginLink, Notification
+from sef_workflow.notify.outbox import About, insert_notification
 from sef_workflow.service import Actor, Service
+from sef_workflow.web.auth import link_next, login_url, token_hash, use_login_link
 
 from .conftest import COORDINATOR, MANAGER
 
@@ -145,3 +147,136 @@ def test_the_same_dedupe_key_is_queued_once(partnership: Service) -> None:
     with partnership.db.read() as session:
         count = session.execute(sa.select(sa.func.count()).select_from(Notification)).scalar_one()
     assert count == 3
+
+
+# ----------------------------------------------------------------------------- sign-in links
+
+
+def _links(svc: Service) -> list[LoginLink]:
+    with svc.db.read() as session:
+        return list(session.exec(select(LoginLink)).all())
+
+
+def _queue_to_police(svc: Service, ref: str, key: str, fail: bool = False) -> int:
+    """Queue one request to the police lead in its own transaction (rolled back on ``fail``)."""
+    with svc.db.write() as session:
+        activity = session.exec(select(Activity).where(Activity.ref == ref)).one()
+        agency = session.exec(select(Agency).where(Agency.code == "POL")).one()
+        about = About(activity, "Themed audit", None, agency)
+        queued = svc.notifier.queue(
+            session,
+            key=key,
+            template="audit_tool_issued",
+            about=about,
+            recipients=svc.notifier.recipients(session, "agency", about, [agency]),
+            now=svc.clock.now(),
+        )
+        if fail:
+            raise RuntimeError("boom")
+        return queued
+
+
+def test_agency_emails_carry_a_single_use_sign_in_link(partnership: Service) -> None:
+    partnership.notifier.sign_in_links = True
+    _issue(partnership)
+    rows = _rows(partnership)
+    links = _links(partnership)
+    assert len(links) == 3  # one per agency email, written in the same transaction
+    now = partnership.clock.now()
+    for row in rows:
+        pattern = r"http://127\.0\.0\.1:8000/login/link/([A-Za-z0-9_-]+)(\S*)"
+        found = re.search(pattern, row.text_body)
+        assert found is not None, row.text_body
+        token, rest = found.groups()
+        assert rest == f"?next=/tasks/{row.task_id}"  # lands on the agency's own task
+        assert token in row.html_body
+        assert "/activities/" not in row.text_body  # an agency cannot use the staff page
+        assert token not in row.subject
+        stored = {link.token_hash: link for link in links}[token_hash(token)]
+        assert stored.email == row.to_addr  # for the To address, scoped to its agency
+        assert stored.agency_id == row.agency_id
+        assert stored.expires_at - stored.created_at == timedelta(days=7)
+        assert stored.used_at is None
+    # only hashes are stored: no stored value is a token from an email
+    assert not any(link.token_hash in row.text_body for link in links for row in rows)
+    first = re.search(r"/login/link/([A-Za-z0-9_-]+)", rows[0].text_body)
+    assert first is not None
+    spent = use_login_link(partnership.db, first.group(1), now)
+    assert spent.email == rows[0].to_addr
+    with pytest.raises(PermissionDenied):  # single use
+        use_login_link(partnership.db, first.group(1), now)
+    second = re.search(r"/login/link/([A-Za-z0-9_-]+)", rows[1].text_body)
+    assert second is not None
+    with pytest.raises(PermissionDenied):  # expires, after long enough for a reminder
+        use_login_link(partnership.db, second.group(1), now + timedelta(days=7))
+
+
+def test_staff_emails_keep_the_activity_link(partnership: Service) -> None:
+    partnership.notifier.sign_in_links = True
+    _issue(partnership)
+    task = next(r for r in _rows(partnership) if r.to_addr.startswith("lead@csc"))
+    assert task.task_id is not None
+    assert task.agency_id is not None
+    lead = Actor(id="lead@csc.northshire.example", role="agency", agency_id=task.agency_id)
+    partnership.fire_task(lead, task.task_id, "submit", {"summary": "Attached"})
+    received = _rows(partnership)[-1]
+    assert received.recipient_role == "coordinator"
+    assert "http://127.0.0.1:8000/activities/MAA-2026-001" in received.text_body
+    assert "/login/link/" not in received.text_body
+    assert len(_links(partnership)) == 3  # none for the coordinator
+
+
+def test_the_lifetime_is_the_notifiers(partnership: Service) -> None:
+    partnership.notifier.sign_in_links = True
+    partnership.notifier.link_lifetime = timedelta(days=10)
+    _issue(partnership)
+    assert {link.expires_at - link.created_at for link in _links(partnership)} == {
+        timedelta(days=10)
+    }
+
+
+def test_a_failed_change_leaves_no_sign_in_link(partnership: Service) -> None:
+    partnership.notifier.sign_in_links = True
+    ref = partnership.open_activity(
+        COORDINATOR, "themed_audit", "Failure check (fictional)", ["POL"], {"theme": "Neglect"}
+    ).activity.ref
+    partnership.fire(COORDINATOR, ref, "sample_cases", {"sample_size": 3})
+    with pytest.raises(RuntimeError, match="boom"):
+        _queue_to_police(partnership, ref, "rollback-check", fail=True)
+    assert _links(partnership) == []
+    assert _rows(partnership) == []
+
+
+def test_a_duplicate_email_keeps_no_extra_link(partnership: Service) -> None:
+    partnership.notifier.sign_in_links = True
+    ref = partnership.open_activity(
+        COORDINATOR, "themed_audit", "Dedupe check (fictional)", ["POL"], {"theme": "Neglect"}
+    ).activity.ref
+    assert _queue_to_police(partnership, ref, "dedupe-check") == 1
+    assert _queue_to_police(partnership, ref, "dedupe-check") == 0
+    rows = [r for r in _rows(partnership) if r.dedupe_key.startswith("dedupe-check")]
+    assert len(rows) == 1
+    assert "/login/link/" in rows[0].text_body
+    assert "?next=" not in rows[0].text_body  # no task: the portal
+    assert len(_links(partnership)) == 1
+
+
+@pytest.mark.parametrize(
+    ("next_url", "landing"),
+    [
+        ("/tasks/12", "/tasks/12"),
+        ("/portal", "/portal"),
+        ("//evil.example/x", "/portal"),
+        ("https://evil.example/", "/portal"),
+        ("/\t/evil.example", "/portal"),
+        ("/tasks/12/../../admin", "/portal"),
+        ("/activities/MAA-2026-001", "/portal"),
+        ("", "/portal"),
+        (None, "/portal"),
+    ],
+)
+def test_a_link_lands_only_on_the_portal_or_a_task(next_url: str | None, landing: str) -> None:
+    assert link_next(next_url) == landing
+    url = login_url("http://x.example/", "tok", next_url)
+    expected = "" if landing == "/portal" else f"?next={landing}"
+    assert url == f"http://x.example/login/link/tok{expected}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -116,8 +116,14 @@ class Notifier:
         *,
         base_url: str,
         business_unit_email: str,
+        link_lifetime: timedelta = timedelta(days=7),
+        sign_in_links: bool = False,
     ) -> None:
         self.templates = templates
+        #: when True, an email to an agency's lead (or deputy fallback) carries a single-use
+        #: sign-in link valid for ``link_lifetime`` instead of the activity page's address
+        self.sign_in_links = sign_in_links
+        self.link_lifetime = link_lifetime
         self.calendar = calendar
         self.base_url = base_url.rstrip("/")
         self.business_unit_email = business_unit_email
@@ -172,10 +178,36 @@ class Notifier:
 
     # ------------------------------------------------------------------ context
     def link(self, about: About) -> str:
+        """The activity's page, for staff (who sign in with a password)."""
         return f"{self.base_url}/activities/{about.activity.ref}"
 
-    def context(self, about: About, recipient: Recipient, now: datetime) -> dict[str, Any]:
-        """The allow-listed names a template may see, and nothing else."""
+    def sign_in_link(
+        self, session: Session, about: About, recipient: Recipient, now: datetime
+    ) -> tuple[str, str] | None:
+        """``(url, token)`` of a single-use, expiring sign-in link for an agency contact's
+        email, landing on their task (or the portal), inserted with the caller's session; or
+        ``None`` when the recipient is not an agency contact who signs in by link."""
+        agency = recipient.agency
+        if (
+            not self.sign_in_links
+            or recipient.role not in AGENCY_LINK_ROLES
+            or agency is None
+            or agency.id is None
+        ):
+            return None
+        from ..web.auth import issue_login_link, login_url  # the web layer, only when needed
+
+        task = about.task
+        own_task = task is not None and task.id is not None and task.agency_id == agency.id
+        next_url = f"/tasks/{task.id}" if own_task and task is not None else "/portal"
+        token = issue_login_link(session, recipient.to, agency.id, now, self.link_lifetime)
+        return login_url(self.base_url, token, next_url), token
+
+    def context(
+        self, about: About, recipient: Recipient, now: datetime, link: str | None = None
+    ) -> dict[str, Any]:
+        """The allow-listed names a template may see, and nothing else (``link`` defaults to
+        the activity's page)."""
         task = about.task
         due = task_due(task) if task is not None else None
         deadline = ""
@@ -200,7 +232,7 @@ class Notifier:
             "deadline": deadline,
             "working_days_left": left,
             "deadline_text": deadline_text,
-            "link": self.link(about),
+            "link": link if link is not None else self.link(about),
         }
 
     # ------------------------------------------------------------------ writing
@@ -219,7 +251,9 @@ class Notifier:
         added = 0
         for recipient in recipients:
             dedupe_key = f"{key}:{template}:{recipient.role}:{recipient.to}"
-            rendered = self.templates.render(template, self.context(about, recipient, now))
+            signed = self.sign_in_link(session, about, recipient, now)
+            link = signed[0] if signed is not None else None
+            rendered = self.templates.render(template, self.context(about, recipient, now, link))
             ics = self._invite(about, recipient, now, cancel_invite)
             values = {
                 "dedupe_key": fit_key(dedupe_key),
@@ -240,7 +274,12 @@ class Notifier:
                 "next_attempt_at": now,
                 "created_at": now,
             }
-            added += insert_notification(session, values)
+            inserted = insert_notification(session, values)
+            if not inserted and signed is not None:  # a duplicate: its link is not needed
+                from ..web.auth import discard_login_link
+
+                discard_login_link(session, signed[1])
+            added += inserted
         return added
 
     def message_id(self, dedupe_key: str) -> str:
@@ -281,6 +320,10 @@ class Notifier:
             now=now,
             cancel=lifted,
         )
+
+
+#: recipient roles that are an agency's lead or deputy: their emails carry a sign-in link
+AGENCY_LINK_ROLES = frozenset({"agency", "agency_deputy"})
 
 
 def _lead(agency: Agency) -> Recipient:

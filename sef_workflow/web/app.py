@@ -409,7 +409,7 @@ class Web:
             return response
 
         @api.get("/login/link/{token}", include_in_schema=False)
-        async def login_link(request: Request, token: str) -> Response:
+        async def login_link(request: Request, token: str, next: str = "/portal") -> Response:
             now = web.now()
             try:
                 link = auth.use_login_link(web.db, token, now)
@@ -431,7 +431,7 @@ class Web:
             session_token = auth.start_session(
                 web.db, link.email, now, web.settings.session_lifetime
             )
-            response = RedirectResponse("/portal", status_code=303)
+            response = RedirectResponse(auth.link_next(next), status_code=303)
             web.set_session_cookie(response, session_token)
             return response
 
@@ -1002,10 +1002,10 @@ class Web:
             agency_code=agency or None,
             workflow=workflow or None,
             due_by=today + timedelta(days=self.settings.due_soon_days),
+            due_after=now,  # not yet overdue: the two lists never overlap
             limit=1000,
         )
-        seen = {r.task.id for r in overdue}
-        return overdue, [r for r in soon if r.task.id not in seen]
+        return overdue, soon
 
     def task_json(self, task: Task, activity: Activity, agency: Agency | None) -> dict[str, Any]:
         return {
@@ -1100,7 +1100,12 @@ def _status(exc: SefError) -> tuple[int, str]:
 
 def _safe_next(url: str) -> str:
     """Only a path on this site (no scheme, no //host) may be a redirect target."""
-    if not url.startswith("/") or url.startswith("//") or "\\" in url:
+    if (
+        not url.startswith("/")
+        or url.startswith("//")
+        or "\\" in url
+        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in url)  # "/\t/host" reads as "//host"
+    ):
         return "/"
     return url
 

@@ -29,6 +29,7 @@ def tasks(
     open_only: bool = True,
     overdue_at: datetime | None = None,
     due_by: date | None = None,
+    due_after: datetime | None = None,
     running_only: bool = False,
     limit: int = 500,
 ) -> list[TaskRow]:
@@ -49,13 +50,20 @@ def tasks(
         q = q.where(col(Activity.workflow) == workflow)
     if open_only:
         q = q.where(col(Task.is_open).is_(True))
-    if running_only or overdue_at is not None or due_by is not None:
+    running = running_only or overdue_at is not None or due_by is not None or due_after is not None
+    if running:
         q = q.where(col(Task.deadline_status) == "running")
     if overdue_at is not None:
         q = q.where(col(Task.due_at) <= overdue_at)
     if due_by is not None:
         q = q.where(col(Task.due_on) <= due_by)
-    q = q.order_by(col(Task.due_at).is_(None), col(Task.due_at), col(Task.id)).limit(limit)
+    if due_after is not None:
+        q = q.where(col(Task.due_at) > due_after)
+    if running:  # a running deadline always has a due time: the index's order
+        q = q.order_by(col(Task.due_at), col(Task.id))
+    else:
+        q = q.order_by(col(Task.due_at).is_(None), col(Task.due_at), col(Task.id))
+    q = q.limit(limit)
     with db.read() as session:
         return [TaskRow(t, a, g) for t, a, g in session.exec(q).all()]
 
