@@ -90,6 +90,11 @@ class WebSettings:
     due_soon_days: int = 7
 
 
+#: rows per list on the overdue page; the CSV export has every row
+PAGE_ROWS = 200
+CSV_ROWS = 100_000
+
+
 class LoginRequired(Exception):
     """No live session: pages redirect to sign-in, the API answers 401."""
 
@@ -698,12 +703,14 @@ class Web:
         @api.get("/manager/overdue", response_class=HTMLResponse, include_in_schema=False)
         async def overdue(request: Request, agency: str = "", workflow: str = "") -> Response:
             web.staff(request)
-            overdue_rows, soon_rows = web.overdue_rows(agency, workflow)
+            # one row more than shown tells the page there are more (the CSV has them all)
+            overdue_rows, soon_rows = web.overdue_rows(agency, workflow, PAGE_ROWS + 1)
             return web.render(
                 request,
                 "overdue.html",
                 overdue=overdue_rows,
                 soon=soon_rows,
+                page_rows=PAGE_ROWS,
                 agencies=web.service.list_agencies(),
                 workflows=web.app.registry.current(),
                 agency=agency,
@@ -714,7 +721,7 @@ class Web:
         @api.get("/manager/overdue.csv", include_in_schema=False)
         async def overdue_csv(request: Request, agency: str = "", workflow: str = "") -> Response:
             web.staff(request)
-            overdue_rows, soon_rows = web.overdue_rows(agency, workflow)
+            overdue_rows, soon_rows = web.overdue_rows(agency, workflow, CSV_ROWS)
             out = io.StringIO()
             writer = csv.writer(out)
             writer.writerow(
@@ -986,7 +993,10 @@ class Web:
         )
 
     def overdue_rows(
-        self, agency: str, workflow: str
+        self,
+        agency: str,
+        workflow: str,
+        limit: int = 1000,
     ) -> tuple[list[queries.TaskRow], list[queries.TaskRow]]:
         now = self.now()
         today = self.cal.local_date(now)
@@ -995,7 +1005,7 @@ class Web:
             agency_code=agency or None,
             workflow=workflow or None,
             overdue_at=now,
-            limit=1000,
+            limit=limit,
         )
         soon = queries.tasks(
             self.db,
@@ -1003,7 +1013,7 @@ class Web:
             workflow=workflow or None,
             due_by=today + timedelta(days=self.settings.due_soon_days),
             due_after=now,  # not yet overdue: the two lists never overlap
-            limit=1000,
+            limit=limit,
         )
         return overdue, soon
 
