@@ -6,7 +6,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from sqlmodel import select
 from sef_workflow.app import App
 from sef_workflow.clock import FakeClock
 from sef_workflow.config import load_settings
-from sef_workflow.models import LoginLink, Upload, WebSession
+from sef_workflow.models import DeliveryAttempt, LoginLink, Notification, Upload, WebSession
 from sef_workflow.service import Actor, Service
 from sef_workflow.web import create_app, create_login_link, queries, set_password
 from sef_workflow.web.auth import check_password
@@ -74,7 +74,8 @@ def site(partnership: Service, clock: FakeClock, tmp_path: Path) -> Iterator[Sit
         set_password(partnership.db, email, password, clock.now())
     assert partnership.notifier is not None
     app = App(
-        settings=load_settings(environ={}),
+        # a root of its own: the embedded mail catcher keeps messages under it
+        settings=replace(load_settings(environ={}), root=tmp_path),
         db=partnership.db,
         registry=partnership.registry,
         calendar=partnership.calendar,
@@ -290,6 +291,44 @@ def test_coordinator_opens_a_themed_audit_and_moves_it_on(site: Site) -> None:
     assert state_of(site, ref)[0] == "awaiting_returns"
 
 
+def test_new_activity_previews_deadlines_in_working_days(site: Site) -> None:
+    c = site.staff(COORDINATOR.id)
+    # counted from issue: shown at once (Mon 5 Jan 2026 + 20 working days)
+    page = c.get("/activities/new?workflow=themed_audit")
+    assert "If opened today and issued now" in page.text
+    assert "Single-agency audit return</strong>: due Mon 2 Feb 2026" in page.text
+    assert "20 working days left" in page.text
+    assert 'name="action" value="preview"' in page.text
+    # counted from a date typed on the form: asks for it, then computes from it
+    page = c.get("/activities/new?workflow=practice_review")
+    assert "enter it and choose" in page.text
+    data = {
+        "csrf_token": csrf_of(page.text),
+        "workflow": "practice_review",
+        "title": "Child A",
+        "agencies": ["POL", "ICB"],
+        "in_awareness_date": "2026-01-02",
+        "action": "preview",
+    }
+    r = c.post("/activities/new", data=data)
+    assert r.status_code == 200
+    assert "due Fri 9 Jan 2026" in r.text  # Fri 2 Jan + 5 working days
+    assert "4 working days left" in r.text
+    assert 'value="Child A"' in r.text  # what was typed is kept
+    assert 'value="POL" checked' in r.text
+    assert 'value="2026-01-02"' in r.text
+    r = c.post("/activities/new", data={**data, "in_awareness_date": "soon"})
+    assert r.status_code == 200
+    assert "is not a date" in r.text
+    assert site.service.list_activities() == []  # previewing changes nothing
+    # issued with a date given later: says so
+    page = c.get("/activities/new?workflow=agency_request")
+    assert "due on the “Due date” given when it is issued" in page.text
+    # the preview still needs the session's CSRF token
+    r = c.post("/activities/new", data={**data, "csrf_token": "forged"})
+    assert r.status_code == 403
+
+
 def test_coordinator_task_actions(site: Site) -> None:
     _ref, c, tasks = audit_with_returns(site)
     pol = tasks["POL"]
@@ -464,6 +503,167 @@ def task_ref(site: Site, task_id: int) -> str:
     return site.service.get_task(task_id)[1].ref
 
 
+# ---------------------------------------------------------------------- outbox and mail
+def fail_email(site: Site, reply: str = "550 5.1.1 mailbox unavailable") -> Notification:
+    """Mark the oldest email failed, as the delivery worker would after a permanent refusal."""
+    now = site.clock.now()
+    with site.service.db.write() as s:
+        n = s.exec(select(Notification).order_by(Notification.id)).first()  # type: ignore[arg-type]
+        assert n is not None
+        assert n.id is not None
+        n.status, n.attempts, n.last_error = "failed", 1, reply
+        s.add(n)
+        s.add(
+            DeliveryAttempt(
+                notification_id=n.id,
+                at=now,
+                worker="w1",
+                outcome="permanent",
+                code=550,
+                detail=reply,
+            )
+        )
+        s.flush()
+        s.expunge(n)
+        return n
+
+
+def test_outbox_lists_failed_emails_and_retries_them(site: Site) -> None:
+    ref, c, _tasks = audit_with_returns(site)
+    failed = fail_email(site)
+    page = c.get("/outbox")
+    assert page.status_code == 200
+    assert 'class="row-failed"' in page.text
+    assert "The server replied: 550 5.1.1 mailbox unavailable" in page.text
+    assert f'action="/outbox/{failed.id}/retry"' in page.text
+    assert page.text.count('/retry"') == 1  # only the failed one
+    assert f'href="/activities/{ref}"' in page.text
+    only = c.get("/outbox?status=failed")
+    assert only.text.count('href="/outbox/') == 1
+    assert "No emails with status cancelled" in c.get("/outbox?status=cancelled").text
+    assert 'href="/outbox?status=failed"' in c.get("/").text
+    detail = c.get(f"/outbox/{failed.id}")
+    assert detail.status_code == 200
+    assert failed.message_id.strip("<>") in detail.text
+    assert failed.to_addr in detail.text
+    assert "permanent" in detail.text
+    assert ">550<" in detail.text
+    assert c.get("/outbox/999999").status_code == 404
+    # retry needs the session's CSRF token; without it nothing changes
+    r = c.post(f"/outbox/{failed.id}/retry", data={"csrf_token": "forged"})
+    assert r.status_code == 403
+    pol = site.agency(POL_LEAD)
+    r = pol.post(f"/outbox/{failed.id}/retry", data={"csrf_token": token(pol, "/portal")})
+    assert r.status_code == 403
+    with site.service.db.read() as s:
+        assert s.get(Notification, failed.id).status == "failed"  # type: ignore[union-attr]
+    r = c.post(f"/outbox/{failed.id}/retry", data={"csrf_token": csrf_of(detail.text)})
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/outbox/{failed.id}"
+    with site.service.db.read() as s:
+        row = s.get(Notification, failed.id)
+        assert row is not None
+        assert (row.status, row.attempts) == ("pending", 0)
+    # only a failed email can be retried
+    r = c.post(f"/outbox/{failed.id}/retry", data={"csrf_token": csrf_of(detail.text)})
+    assert r.status_code == 422
+    assert "only a failed" in r.text
+
+
+def test_mail_catcher_pages_list_and_show_messages(site: Site, tmp_path: Path) -> None:
+    from email.message import EmailMessage
+
+    c = site.staff(COORDINATOR.id)
+    assert "kept no messages yet" in c.get("/mail").text
+    folder = tmp_path / "var" / "mail"
+    folder.mkdir(parents=True)
+    for i, subject in enumerate(["First <one>", "Second"], start=1):
+        msg = EmailMessage()
+        msg["From"] = "sef@northshire-scp.example"
+        msg["To"] = POL_LEAD
+        msg["Subject"] = subject
+        msg["Date"] = "Mon, 05 Jan 2026 09:00:00 +0000"
+        msg.set_content(f"Body of message {i}: MAA-2026-001")
+        (folder / f"20260105T090000-{i:06d}.eml").write_bytes(bytes(msg))
+    page = c.get("/mail")
+    assert page.status_code == 200
+    assert 'href="/mail/1">First &lt;one&gt;' in page.text
+    assert page.text.index('href="/mail/2"') < page.text.index('href="/mail/1"')  # newest first
+    one = c.get("/mail/1")
+    assert one.status_code == 200
+    assert "Body of message 1: MAA-2026-001" in one.text
+    assert POL_LEAD in one.text
+    assert c.get("/mail/3").status_code == 404
+    assert c.get("/mail/0").status_code == 404
+    assert site.agency(POL_LEAD).get("/mail/1").status_code == 403
+
+
+# ---------------------------------------------------------------------- agencies
+AGENCY_HEADER = "code,name,sector,lead_name,lead_email\n"
+
+
+def test_agencies_admin_lists_contacts_and_imports_csv(site: Site) -> None:
+    from sef_workflow.models import Agency
+
+    c = site.staff(COORDINATOR.id)
+    page = c.get("/agencies")
+    assert page.status_code == 200
+    assert "Northshire Constabulary (fictional)" in page.text
+    assert POL_LEAD in page.text
+    assert 'enctype="multipart/form-data"' in page.text
+    before = queries.count(site.service.db, Agency)
+
+    def upload(text: str, client: TestClient = c, csrf: str | None = None) -> httpx.Response:
+        return client.post(
+            "/agencies/import",
+            data={"csrf_token": csrf if csrf is not None else csrf_of(page.text)},
+            files={"file": ("agencies.csv", text.encode(), "text/csv")},
+        )
+
+    # every bad row is listed; nothing is imported
+    bad = AGENCY_HEADER + (
+        "FIRE,Northshire Fire (fictional),police,Gale Lead,lead@fire.northshire.example\n"
+        "BAD!,Bad code,police,X Lead,x@example.org\n"
+        "NOEMAIL,No email,police,Y Lead,not-an-email\n"
+    )
+    r = upload(bad)
+    assert r.status_code == 422
+    assert "There is a problem" in r.text
+    assert "2 bad rows, nothing imported." in r.text
+    assert re.search(r'<li><a href="#file">row 3: code', r.text)
+    assert re.search(r'<li><a href="#file">row 4: lead_email', r.text)
+    assert queries.count(site.service.db, Agency) == before
+    r = upload(AGENCY_HEADER + "POL2,Northshire Constabulary (fictional),police,Z,z@x.example\n")
+    assert r.status_code == 422
+    assert "duplicate name" in r.text
+    assert queries.count(site.service.db, Agency) == before
+    r = c.post("/agencies/import", data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 422
+    assert "Choose a CSV file" in r.text
+    r = upload(AGENCY_HEADER.encode("utf-16").decode("latin-1"))
+    assert r.status_code == 422
+    # forged CSRF, a manager and an agency are refused, and nothing changes
+    good = AGENCY_HEADER + (
+        "FIRE,Northshire Fire (fictional),police,Gale Lead,lead@fire.northshire.example\n"
+    )
+    assert upload(good, csrf="forged").status_code == 403
+    manager = site.staff(MANAGER.id)
+    assert upload(good, manager, token(manager)).status_code == 403
+    pol = site.agency(POL_LEAD)
+    assert upload(good, pol, token(pol, "/portal")).status_code == 403
+    assert queries.count(site.service.db, Agency) == before
+    # a good file is imported in one go
+    r = upload(good)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/agencies?created=1&updated=0"
+    page = c.get(r.headers["location"])
+    assert "1 created, 0 updated" in page.text
+    assert "lead@fire.northshire.example" in page.text
+    assert queries.count(site.service.db, Agency) == before + 1
+    admin = site.staff(ADMIN)
+    assert "Northshire Fire (fictional)" in admin.get("/agencies").text
+
+
 # ---------------------------------------------------------------------- every route
 PAGES = [
     "/",
@@ -483,6 +683,11 @@ PAGES = [
     "/api/tasks/{icb}",
     "/api/agencies",
     "/api/me",
+    "/outbox",
+    "/outbox?status=failed",
+    "/outbox/{email}",
+    "/mail",
+    "/agencies",
 ]
 STAFF_OK = dict.fromkeys(PAGES, 200) | {"/portal": 403}
 POL_OK = dict.fromkeys(PAGES, 403) | {
@@ -499,7 +704,7 @@ POL_OK = dict.fromkeys(PAGES, 403) | {
 EXPECTED: dict[str, dict[str, int]] = {
     "anonymous": {p: 401 if p.startswith("/api/") else 303 for p in PAGES},
     "coordinator": STAFF_OK,
-    "manager": STAFF_OK,
+    "manager": STAFF_OK | {"/agencies": 403},
     "admin": STAFF_OK,
     "agency POL": POL_OK,
 }
@@ -507,6 +712,7 @@ EXPECTED: dict[str, dict[str, int]] = {
 
 def test_every_route_as_each_role(site: Site) -> None:
     ref, _c, tasks = audit_with_returns(site)
+    email = fail_email(site).id
     clients = {
         "anonymous": site.client(),
         "coordinator": site.staff(COORDINATOR.id),
@@ -516,7 +722,7 @@ def test_every_route_as_each_role(site: Site) -> None:
     }
     for role, expected in EXPECTED.items():
         for page, status in expected.items():
-            path = page.format(ref=ref, pol=tasks["POL"], icb=tasks["ICB"])
+            path = page.format(ref=ref, pol=tasks["POL"], icb=tasks["ICB"], email=email)
             r = clients[role].get(path)
             assert r.status_code == status, (role, path, r.status_code)
     assert clients["anonymous"].get("/api/openapi.json").status_code == 200
@@ -634,6 +840,48 @@ def test_manager_sees_overdue_and_exports_csv(site: Site) -> None:
     rows = list(csv.DictReader(io.StringIO(manager.get("/manager/overdue.csv?agency=ICB").text)))
     assert [int(row["task_id"]) for row in rows] == [tasks["ICB"]]
     assert site.agency(POL_LEAD).get("/manager/overdue.csv").status_code == 403
+
+
+def test_overdue_page_has_a_brag_chart_with_a_text_table(site: Site) -> None:
+    svc = site.service
+    plan = svc.open_activity(COORDINATOR, "action_plan", "Neglect actions", ["POL", "ICB"])
+    ref = plan.activity.ref
+    action = {"description": "Train staff", "lead_name": "Avery", "target_date": "2026-03-31"}
+    ids = []
+    for code in ("POL", "POL", "ICB", "ICB"):
+        outcome = svc.add_task(COORDINATOR, ref, "action", code, action)
+        ids.append(outcome.created_tasks[0].id)
+    for task_id, brag in zip(ids[:3], ("green", "red", "red"), strict=True):
+        svc.fire_task(COORDINATOR, task_id, "update_progress", {"brag": brag, "progress_note": "x"})
+    manager = site.staff(MANAGER.id)
+    page = manager.get("/manager/overdue")
+    assert page.status_code == 200
+    assert "<script" not in page.text
+    svg = re.search(r"<svg[^>]*>", page.text)
+    assert svg is not None
+    assert 'role="img"' in svg.group(0)
+    assert (
+        'aria-label="Bar chart of 4 open action-plan actions by BRAG status: blue 0, '
+        'green 1, amber 0, red 2, not rated 1"' in svg.group(0)
+    )
+    table = page.text[page.text.index('class="table brag-table"') :]
+    table = table[: table.index("</table>")]
+    cells = re.findall(r"</span> (\w[\w ]*)</th><td class=\"numeric\">(\d+)</td>", table)
+    assert cells == [
+        ("Blue", "0"),
+        ("Green", "1"),
+        ("Amber", "0"),
+        ("Red", "2"),
+        ("Not rated", "1"),
+    ]
+    # the chart follows the agency filter, and is not shown for another kind of activity
+    page = manager.get("/manager/overdue?agency=ICB")
+    assert "Bar chart of 2 open action-plan actions" in page.text
+    assert "red 1, not rated 1" in page.text
+    assert "<svg" not in manager.get("/manager/overdue?workflow=themed_audit").text
+    # a closed action no longer counts
+    svc.fire_task(COORDINATOR, ids[3], "withdraw", reason="merged")
+    assert "Bar chart of 3 open" in manager.get("/manager/overdue").text
 
 
 # ---------------------------------------------------------------------- API

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import hmac
 import io
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +35,9 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..app import App
-from ..calendar import format_date
-from ..definitions import InputSpec, TransitionDef, Workflow
+from ..calendar import compute_due, describe_remaining, format_date
+from ..definitions import DeadlineDef, InputSpec, TransitionDef, Workflow
+from ..directory import CSV_COLUMNS, REQUIRED_COLUMNS, parse_agencies_csv
 from ..errors import (
     ConcurrentUpdate,
     GuardFailed,
@@ -46,6 +48,7 @@ from ..errors import (
     TransitionNotAllowed,
 )
 from ..models import STAFF_ROLES, Activity, Agency, Task, Upload
+from ..notify import catcher, delivery
 from ..service import Actor
 from ..views import describe_task_deadline, email_line, event_line
 from . import auth, queries
@@ -90,6 +93,9 @@ class WebSettings:
     due_soon_days: int = 7
 
 
+#: who may see and change the agencies directory
+DIRECTORY_ROLES = ("admin", "coordinator")
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "cancelled")
 #: rows per list on the overdue page; the CSV export has every row
 PAGE_ROWS = 200
 CSV_ROWS = 100_000
@@ -110,6 +116,46 @@ class FormState:
     name: str
     values: Mapping[str, str] = field(default_factory=dict)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (field id, message)
+
+
+@dataclass(frozen=True)
+class PreviewLine:
+    """One task kind's deadline in the preview: its due date (None if not yet known)."""
+
+    title: str
+    due: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class DeadlinePreview:
+    heading: str
+    lines: list[PreviewLine]
+
+
+@dataclass(frozen=True)
+class BragBar:
+    status: str
+    count: int
+    colour: str
+    width: int
+
+
+@dataclass(frozen=True)
+class BragChart:
+    bars: list[BragBar]
+    total: int
+
+
+#: GOV.UK palette colours for each BRAG status (text beside each bar gives the number)
+BRAG_COLOURS = {
+    "blue": "#1d70b8",
+    "green": "#00703c",
+    "amber": "#f47738",
+    "red": "#d4351c",
+    "not rated": "#b1b4b6",
+}
+BRAG_BAR_WIDTH = 300
 
 
 class FireBody(BaseModel):
@@ -509,6 +555,8 @@ class Web:
                 errors.append(("title", "Enter a title"))
             codes = [str(v) for v in form.getlist("agencies")]
             typed["agencies"] = ",".join(codes)
+            if form.get("action") == "preview":  # re-render with the preview; nothing changes
+                return web.new_activity_page(request, signed, name, FormState("open", typed))
             if wf.agencies == "required" and not codes:
                 errors.append(("agencies", "Choose at least one agency"))
             if errors:
@@ -710,6 +758,7 @@ class Web:
                 "overdue.html",
                 overdue=overdue_rows,
                 soon=soon_rows,
+                brag=web.brag_chart(agency if not workflow or workflow == "action_plan" else None),
                 page_rows=PAGE_ROWS,
                 agencies=web.service.list_agencies(),
                 workflows=web.app.registry.current(),
@@ -756,6 +805,105 @@ class Web:
                 out.getvalue(),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": 'attachment; filename="overdue.csv"'},
+            )
+
+        @api.get("/outbox", response_class=HTMLResponse, include_in_schema=False)
+        async def outbox(request: Request, status: str = "") -> Response:
+            web.staff(request)
+            chosen = status if status in OUTBOX_STATUSES else ""
+            return web.render(
+                request,
+                "outbox.html",
+                rows=delivery.list_outbox(web.db, chosen or None, None, PAGE_ROWS),
+                statuses=OUTBOX_STATUSES,
+                chosen=chosen,
+                page_rows=PAGE_ROWS,
+                catcher=not web.app.settings.settings.smtp.host,
+            )
+
+        @api.get("/outbox/{notification_id}", response_class=HTMLResponse, include_in_schema=False)
+        async def outbox_item(request: Request, notification_id: int) -> Response:
+            web.staff(request)
+            row, attempts = delivery.get_notification(web.db, notification_id)
+            ref = None
+            if row.activity_id is not None:
+                with web.db.read() as session:
+                    activity = session.get(Activity, row.activity_id)
+                    ref = activity.ref if activity else None
+            return web.render(
+                request, "outbox_item.html", n=row, attempts=attempts, activity_ref=ref
+            )
+
+        @api.post(
+            "/outbox/{notification_id}/retry", response_class=HTMLResponse, include_in_schema=False
+        )
+        async def outbox_retry(request: Request, notification_id: int) -> Response:
+            signed = web.staff(request)
+            await web.form(request, signed)
+            delivery.retry(web.db, notification_id, web.service.clock)
+            return RedirectResponse(f"/outbox/{notification_id}", status_code=303)
+
+        @api.get("/mail", response_class=HTMLResponse, include_in_schema=False)
+        async def mail_list(request: Request) -> Response:
+            web.staff(request)
+            folder = web.catcher_dir()
+            messages = list(enumerate(catcher.list_messages(folder), start=1))
+            return web.render(request, "mail.html", messages=messages[::-1])
+
+        @api.get("/mail/{number}", response_class=HTMLResponse, include_in_schema=False)
+        async def mail_message(request: Request, number: int) -> Response:
+            web.staff(request)
+            if number < 1:
+                raise NotFound(f"no message {number}")
+            msg = catcher.read_message(web.catcher_dir(), number)
+            part = msg.get_body(preferencelist=("plain",))
+            body = part.get_content() if part is not None else ""
+            headers = [
+                (h, str(msg[h]))
+                for h in ("Date", "From", "To", "Cc", "Subject", "Message-ID")
+                if msg[h]
+            ]
+            return web.render(
+                request, "mail_message.html", number=number, headers=headers, body=body
+            )
+
+        @api.get("/agencies", response_class=HTMLResponse, include_in_schema=False)
+        async def agencies(request: Request, created: int = -1, updated: int = -1) -> Response:
+            web.need(request, *DIRECTORY_ROLES)
+            done = (created, updated) if created >= 0 and updated >= 0 else None
+            return web.agencies_page(request, [], done=done)
+
+        @api.post("/agencies/import", response_class=HTMLResponse, include_in_schema=False)
+        async def agencies_import(request: Request) -> Response:
+            signed = web.need(request, *DIRECTORY_ROLES)
+            try:
+                form = await web.form(request, signed)
+            except InvalidInput as exc:  # too large to read
+                return web.agencies_page(request, [("file", str(exc).capitalize())], 413)
+            file = form.get("file")
+            if not isinstance(file, UploadFile) or not file.filename:
+                return web.agencies_page(request, [("file", "Choose a CSV file to import")], 422)
+            raw = await file.read(web.settings.upload_limit + 1)
+            if len(raw) > web.settings.upload_limit:
+                limit = _size(web.settings.upload_limit)
+                return web.agencies_page(
+                    request, [("file", f"The file is larger than the limit of {limit}")], 422
+                )
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return web.agencies_page(
+                    request, [("file", "The file must be a CSV file saved as UTF-8")], 422
+                )
+            name = _clean_name(file.filename)
+            try:
+                records = parse_agencies_csv(text, source=name)
+                result = web.service.import_agencies(signed.actor, records)
+            except InvalidInput as exc:
+                errors = [("file", message) for message in _csv_errors(str(exc))]
+                return web.agencies_page(request, errors, 422)
+            return RedirectResponse(
+                f"/agencies?created={result.created}&updated={result.updated}", status_code=303
             )
 
     # ------------------------------------------------------------------ API
@@ -891,6 +1039,46 @@ class Web:
         )
         return response
 
+    def agencies_page(
+        self,
+        request: Request,
+        errors: list[tuple[str, str]],
+        status: int = 200,
+        done: tuple[int, int] | None = None,
+    ) -> HTMLResponse:
+        return self.render(
+            request,
+            "agencies.html",
+            status=status,
+            agencies=self.service.list_agencies(),
+            errors=errors,
+            done=done,
+            columns=CSV_COLUMNS,
+            required=REQUIRED_COLUMNS,
+            upload_limit=_size(self.settings.upload_limit),
+        )
+
+    def brag_chart(self, agency: str | None) -> BragChart | None:
+        """Bars for the open action-plan actions by BRAG status (None when filtered away)."""
+        if agency is None:
+            return None
+        counts = queries.brag_counts(self.db, agency or None)
+        top = max((n for _s, n in counts), default=0) or 1
+        bars = [
+            BragBar(status, n, BRAG_COLOURS[status], round(BRAG_BAR_WIDTH * n / top))
+            for status, n in counts
+        ]
+        return BragChart(bars, sum(n for _s, n in counts))
+
+    def catcher_dir(self) -> Path:
+        """The embedded catcher's folder; NotFound when mail goes to a real SMTP server."""
+        host = self.app.settings.settings.smtp.host
+        if host:
+            raise NotFound(
+                f"the embedded mail catcher is not in use: mail goes to the SMTP server {host}"
+            )
+        return self.app.settings.catcher_dir()
+
     def workflow_of(self, activity: Activity) -> Workflow:
         with self.db.read() as session:
             return self.service.workflow_for(session, activity)
@@ -917,15 +1105,75 @@ class Web:
             if signed.actor.may(wf.open_roles)
         }
         wf = available.get(workflow)
+        form = state or FormState("open")
         return self.render(
             request,
             "activity_new.html",
             status=status,
             workflows=available,
             wf=wf,
+            preview=self.deadline_preview(wf, form.values) if wf else None,
             agencies=[a for a in self.service.list_agencies() if a.active],
-            form=state or FormState("open"),
+            form=form,
         )
+
+    def deadline_preview(self, wf: Workflow, values: Mapping[str, str]) -> DeadlinePreview | None:
+        """The deadlines the workflow's first request would get, counted as the service does.
+
+        The first request is what opening creates, or else the first transition that creates
+        tasks; a deadline counted from an opening date uses the date typed in ``values``.
+        """
+        issue_inputs: tuple[InputSpec, ...] = ()
+        if wf.open_creates:
+            kinds, heading = wf.open_creates, "If opened now"
+        else:
+            first = next((t for t in wf.transitions if t.creates), None)
+            if first is None:
+                return None
+            kinds = first.creates
+            heading = f"If opened today and issued now (“{first.title}”)"
+            issue_inputs = first.inputs
+        now = self.now()
+        open_specs = {s.name: s for s in wf.open_inputs}
+        lines: list[PreviewLine] = []
+        for name in kinds:
+            kind = wf.tasks[name]
+            d = kind.deadline
+            if d is None:
+                lines.append(PreviewLine(kind.title, None, "no deadline"))
+                continue
+            rule = _rule_text(d)
+            source, _, field_name = d.basis.partition(":")
+            basis: datetime | None = None
+            note = ""
+            if d.basis == "created":
+                basis = now
+            elif source == "activity" and field_name in open_specs:
+                label = open_specs[field_name].label
+                raw = str(values.get(f"in_{field_name}") or "").strip()
+                if not raw:
+                    note = f"due {rule} “{label}”: enter it and choose “Preview deadlines”"
+                else:
+                    try:
+                        basis = datetime.combine(
+                            date.fromisoformat(raw), datetime.min.time(), tzinfo=self.cal.tz
+                        )
+                    except ValueError:
+                        note = f"due {rule} “{label}”, but “{raw}” is not a date"
+            else:
+                specs = {s.name: s for s in (*issue_inputs, *kind.inputs)}
+                label = specs[field_name].label if field_name in specs else field_name
+                when = "given for each one" if source == "task" else "given when it is issued"
+                note = f"due {rule} the “{label}” {when}"
+            if basis is None:
+                lines.append(PreviewLine(kind.title, None, note))
+                continue
+            due = compute_due(d.rule(), basis, self.cal)
+            left = describe_remaining(due, now, self.cal)
+            lines.append(
+                PreviewLine(kind.title, format_date(due.on), f"{left}; {rule} {_basis_text(d)}")
+            )
+        return DeadlinePreview(heading, lines)
 
     def activity_page(
         self,
@@ -1167,6 +1415,28 @@ def _steps(wf: Workflow, current: str) -> list[tuple[str, str, str]]:
         status = "current" if name == current else ("done" if i < index else "todo")
         out.append((name, wf.states[name].title, status))
     return out
+
+
+def _rule_text(d: DeadlineDef) -> str:
+    """``"20 working days after"``, ``"5 working days before"``, ``"on"`` (amount 0)."""
+    if d.amount == 0 and d.unit != "hours":
+        return "on"
+    unit = d.unit.replace("_", " ")
+    if d.amount == 1:
+        unit = unit.removesuffix("s")
+    return f"{d.amount} {unit} {d.direction}"
+
+
+def _basis_text(d: DeadlineDef) -> str:
+    return "issue" if d.basis == "created" else "the date given"
+
+
+def _csv_errors(message: str) -> list[str]:
+    """One message per bad row of an import error (``"...: row 3: ...; row 5: ..."``)."""
+    head, sep, rows = message.partition(" nothing imported: ")
+    if not sep:
+        return [message]
+    return [f"{head} nothing imported.", *re.split(r"; (?=row \d+: )", rows)]
 
 
 def _clean_name(name: str) -> str:

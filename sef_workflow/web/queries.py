@@ -141,3 +141,29 @@ def count(db: Database, table: type[object]) -> int:
     """Rows in a table (for tests that check nothing changed)."""
     with db.read() as session:
         return int(session.execute(sa.select(func.count()).select_from(table)).scalar_one())
+
+
+BRAG = ("blue", "green", "amber", "red")
+
+
+def brag_counts(db: Database, agency_code: str | None = None) -> list[tuple[str, int]]:
+    """Open action-plan actions by BRAG status, in BRAG order, then "not rated"."""
+    q = (
+        select(Task.data)
+        .join(Activity, col(Activity.id) == col(Task.activity_id))
+        .where(
+            col(Activity.workflow) == "action_plan",
+            col(Task.kind) == "action",
+            col(Task.is_open).is_(True),
+        )
+    )
+    if agency_code:
+        q = q.join(Agency, col(Agency.id) == col(Task.agency_id)).where(
+            col(Agency.code) == agency_code.upper()
+        )
+    counts = dict.fromkeys((*BRAG, "not rated"), 0)
+    with db.read() as session:
+        for data in session.exec(q).all():
+            brag = (data or {}).get("brag")
+            counts[brag if brag in BRAG else "not rated"] += 1
+    return list(counts.items())
