@@ -799,11 +799,11 @@ def outbox_show(c: Context, notification_id: int, body: bool) -> None:
 @pass_ctx
 def outbox_retry(c: Context, notification_ids: tuple[int, ...]) -> None:
     """Put failed emails back in the queue to be sent now."""
-    from .notify.delivery import retry
+    from .service import Actor
 
-    c.service  # noqa: B018
+    actor = c.actor() if c.actor_email else Actor(id="cli", role="coordinator", name="CLI")
     for nid in notification_ids:
-        retry(c.app.db, nid, c.app.service.clock)
+        c.service.retry_email(actor, nid)
         click.echo(f"email {nid}: queued again")
 
 

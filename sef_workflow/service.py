@@ -273,6 +273,16 @@ class Service:
                 return Actor(id=address, role="agency", agency_id=agency.id, name=agency.name)
         raise NotFound(f"{address} is neither staff nor an agency contact (see: sef staff list)")
 
+    # ------------------------------------------------------------------ outbox
+    def retry_email(self, actor: Actor, notification_id: int) -> None:
+        """Put a failed email back in the queue, due now (coordinators and managers)."""
+        if not actor.may(("coordinator", "manager")):
+            raise PermissionDenied(f"{actor.role} {actor.id} may not retry emails")
+        from .notify.delivery import retry
+
+        retry(self.db, notification_id, self.clock)
+        log.info("email %s queued again by %s", notification_id, actor.id)
+
     # ------------------------------------------------------------------ reading
     def get_activity(self, ref: str) -> tuple[Activity, Workflow, list[Agency], list[Task]]:
         with self.db.read() as session:

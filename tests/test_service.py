@@ -243,3 +243,31 @@ def test_withdrawn_tasks_are_not_counted_as_met(partnership: Service) -> None:
     partnership.fire(COORDINATOR, ref, "issue_audit_tools")
     partnership.fire(COORDINATOR, ref, "cancel", reason="Merged into another audit")
     assert {t.deadline_status for t in partnership.get_activity(ref)[3]} == {"withdrawn"}
+
+
+def test_agency_asks_for_more_time_and_the_coordinator_is_told(partnership: Service) -> None:
+    ref = _open_audit(partnership)
+    partnership.fire(COORDINATOR, ref, "sample_cases", {"sample_size": 4})
+    task = partnership.fire(COORDINATOR, ref, "issue_audit_tools").created_tasks[0]
+    assert task.id is not None
+    lead = Actor(id="lead@x.example", role="agency", agency_id=task.agency_id)
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        partnership.fire_task(lead, task.id, "request_extension", {"requested_date": "2026-02-13"})
+    out = partnership.fire_task(
+        lead,
+        task.id,
+        "request_extension",
+        {"requested_date": "2026-02-13"},
+        reason="Records are with the archive service",
+    )
+    assert out.to_state == "requested"  # asking changes nothing until the coordinator agrees
+    assert [(n.template, n.address) for n in out.notifications] == [
+        ("extension_requested", COORDINATOR.id)
+    ]
+    same, _ = partnership.get_task(task.id)
+    assert same.due_on == date(2026, 2, 2)
+    assert same.data["requested_date"] == "2026-02-13"
+    with pytest.raises(PermissionDenied, match="may not fire 'request_extension'"):
+        partnership.fire_task(
+            COORDINATOR, task.id, "request_extension", {"requested_date": "2026-02-13"}, reason="x"
+        )

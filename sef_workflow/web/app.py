@@ -840,7 +840,7 @@ class Web:
         async def outbox_retry(request: Request, notification_id: int) -> Response:
             signed = web.staff(request)
             await web.form(request, signed)
-            delivery.retry(web.db, notification_id, web.service.clock)
+            web.service.retry_email(signed.actor, notification_id)
             return RedirectResponse(f"/outbox/{notification_id}", status_code=303)
 
         @api.get("/mail", response_class=HTMLResponse, include_in_schema=False)
