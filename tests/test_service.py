@@ -271,3 +271,73 @@ def test_agency_asks_for_more_time_and_the_coordinator_is_told(partnership: Serv
         partnership.fire_task(
             COORDINATOR, task.id, "request_extension", {"requested_date": "2026-02-13"}, reason="x"
         )
+
+
+def test_action_plan_from_action_to_sign_off(partnership: Service) -> None:
+    plan = partnership.open_activity(
+        COORDINATOR, "action_plan", "Action plan (fictional)", ["POL", "ICB"]
+    ).activity.ref
+    out = partnership.add_task(
+        COORDINATOR,
+        plan,
+        "action",
+        "POL",
+        {
+            "description": "Invite health to every strategy discussion; monthly dip sample",
+            "lead_name": "Police safeguarding lead (fictional)",
+            "target_date": "2026-03-31",
+        },
+    )
+    (action,) = out.created_tasks
+    assert action.id is not None
+    assert action.due_on == date(2026, 3, 31)
+    assert [(n.template, n.to) for n in out.notifications] == [("action_assigned", "agency")]
+    partnership.fire(
+        COORDINATOR,
+        plan,
+        "start_monitoring",
+        {"owning_subgroup": "Quality and Performance subgroup"},
+    )
+    lead = Actor(id="lead@police.northshire.example", role="agency", agency_id=action.agency_id)
+    out = partnership.fire_task(
+        lead,
+        action.id,
+        "update_progress",
+        {"brag": "amber", "progress_note": "Slipping: rota changes"},
+    )
+    assert [(n.template, n.address) for n in out.notifications] == [
+        ("action_progress_updated", COORDINATOR.id)
+    ]
+    partnership.fire_task(
+        lead,
+        action.id,
+        "request_reprogramme",
+        {"new_target_date": "2026-04-30"},
+        reason="Rota changes",
+    )
+    out = partnership.fire_task(MANAGER, action.id, "approve_reprogramme", reason="Agreed")
+    assert out.task is not None
+    assert (out.task.due_on, out.task.original_due_on) == (date(2026, 4, 30), date(2026, 3, 31))
+    partnership.fire_task(
+        lead,
+        action.id,
+        "submit_completion",
+        {"evidence_of_completion": "Nine of ten discussions had health"},
+    )
+    with pytest.raises(GuardFailed, match="evidence_of_impact"):
+        partnership.fire_task(MANAGER, action.id, "sign_off")
+    partnership.fire_task(
+        lead,
+        action.id,
+        "record_impact",
+        {"evidence_of_impact": "Earlier health information in decisions"},
+    )
+    out = partnership.fire_task(MANAGER, action.id, "sign_off")
+    assert out.to_state == "signed_off"
+    assert out.task is not None
+    assert out.task.deadline_status == "met"
+    partnership.fire(COORDINATOR, plan, "submit_for_signoff")
+    out_plan = partnership.fire(
+        MANAGER, plan, "sign_off_plan", {"impact_summary": "Health joins strategy discussions"}
+    )
+    assert out_plan.to_state == "closed"
