@@ -825,6 +825,9 @@ def test_manager_sees_overdue_and_exports_csv(site: Site) -> None:
     assert "Northshire Constabulary (fictional)" in page.text
     page = manager.get("/manager/overdue?agency=POL&workflow=themed_audit")
     assert "Overdue (1)" in page.text
+    page = manager.get("/manager/overdue?group=activity")
+    assert f"<h3>{ref}: " in page.text  # grouped by activity, not agency
+    assert "<h3>Northshire Constabulary (fictional)</h3>" not in page.text
     dashboard = manager.get("/")
     assert "Overdue by agency" in dashboard.text
     assert "/manager/overdue?agency=ICB" in dashboard.text

@@ -749,8 +749,11 @@ class Web:
             )
 
         @api.get("/manager/overdue", response_class=HTMLResponse, include_in_schema=False)
-        async def overdue(request: Request, agency: str = "", workflow: str = "") -> Response:
+        async def overdue(
+            request: Request, agency: str = "", workflow: str = "", group: str = "agency"
+        ) -> Response:
             web.staff(request)
+            group = group if group in ("agency", "activity") else "agency"
             # one row more than shown tells the page there are more (the CSV has them all)
             overdue_rows, soon_rows = web.overdue_rows(agency, workflow, PAGE_ROWS + 1)
             return web.render(
@@ -760,6 +763,7 @@ class Web:
                 soon=soon_rows,
                 brag=web.brag_chart(agency if not workflow or workflow == "action_plan" else None),
                 page_rows=PAGE_ROWS,
+                group=group,
                 agencies=web.service.list_agencies(),
                 workflows=web.app.registry.current(),
                 agency=agency,
