@@ -89,11 +89,13 @@ class Site:
     catcher_dir: Path
     env: dict[str, str]
     overdue_ref: str
+    overdue_plan_ref: str
 
 
-def _seed(config: Path) -> str:
-    """The partnership (agencies, staff, passwords) and an audit issued eight weeks ago, so
-    its return is overdue today; returns that audit's reference."""
+def _seed(config: Path) -> tuple[str, str]:
+    """The partnership (agencies, staff, passwords), an audit issued eight weeks ago, so its
+    return is overdue today, and an action plan whose action is past its target date;
+    returns the two references."""
     from sef_workflow.app import build
     from sef_workflow.clock import FakeClock
     from sef_workflow.config import load_settings
@@ -124,7 +126,22 @@ def _seed(config: Path) -> str:
         ).activity.ref
         svc.fire(coord, ref, "sample_cases", {"sample_size": 4})
         svc.fire(coord, ref, "issue_audit_tools")
-        return ref
+        plan = svc.open_activity(
+            coord, "action_plan", "Missing episodes actions (fictional)", ["HOSP"]
+        ).activity.ref
+        target = app.calendar.local_date(app.service.clock.now()) - timedelta(days=14)
+        svc.add_task(
+            coord,
+            plan,
+            "action",
+            "HOSP",
+            {
+                "description": "Return interviews offered within 72 hours, audited monthly",
+                "lead_name": "Named nurse (fictional)",
+                "target_date": target.isoformat(),
+            },
+        )
+        return ref, plan
     finally:
         app.db.dispose()
 
@@ -153,7 +170,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
         check=True,
         capture_output=True,
     )
-    overdue_ref = _seed(config)
+    overdue_ref, overdue_plan_ref = _seed(config)
     # the served app sends agencies sign-in links (Notifier(sign_in_links=True))
     code = (
         "from sef_workflow.app import build\n"
@@ -179,7 +196,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
                         "the server did not start:\n" + (tmp_path / "server.log").read_text()
                     )
                 time.sleep(0.2)
-        yield Site(base, tmp_path / "mail", env, overdue_ref)
+        yield Site(base, tmp_path / "mail", env, overdue_ref, overdue_plan_ref)
     finally:
         proc.terminate()
         try:
@@ -400,6 +417,7 @@ def test_audit_from_opening_to_meeting_and_overdue_export(site: Site, tmp_path: 
             _check_page(manager, "Overdue and due soon")
             body = manager.locator("body").inner_text()
             assert site.overdue_ref in body
+            assert site.overdue_plan_ref in body  # the overdue action
             assert ref not in body  # all of that audit's returns are accepted
             _shot(manager, "11-manager-overdue")
             with manager.expect_download() as info:
@@ -412,6 +430,8 @@ def test_audit_from_opening_to_meeting_and_overdue_export(site: Site, tmp_path: 
             assert len(rows) >= 2
             overdue = [r for r in rows[1:] if any(site.overdue_ref in cell for cell in r)]
             assert len(overdue) == 1
+            actions = [r for r in rows[1:] if any(site.overdue_plan_ref in cell for cell in r)]
+            assert len(actions) == 1  # the overdue action is exported too
             assert any("HOSP" in cell or "Hospitals" in cell for cell in overdue[0])
             assert not any(ref in cell for r in rows[1:] for cell in r)
         finally:
