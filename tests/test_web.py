@@ -965,3 +965,55 @@ def test_headers_and_requests_too_large_to_read(site: Site) -> None:
     assert "Nothing was saved" in r.text
     assert site.service.get_task(tasks["POL"])[0].state == "requested"
     assert queries.count(site.service.db, Upload) == 0
+
+
+def test_agency_updates_an_action_and_a_manager_signs_it_off(site: Site) -> None:
+    svc = site.service
+    plan = svc.open_activity(COORDINATOR, "action_plan", "Action plan (fictional)", ["POL"])
+    ref = plan.activity.ref
+    (action,) = svc.add_task(
+        COORDINATOR,
+        ref,
+        "action",
+        "POL",
+        {
+            "description": "Invite health to every strategy discussion",
+            "lead_name": "Police safeguarding lead (fictional)",
+            "target_date": "2026-03-31",
+        },
+    ).created_tasks
+    assert action.id is not None
+    c = site.agency(POL_LEAD)
+    assert f"/tasks/{action.id}" in c.get("/portal").text  # the portal lists actions too
+
+    def post(client: TestClient, trigger: str, **fields: str) -> httpx.Response:
+        page = client.get(f"/tasks/{action.id}")
+        version = svc.get_task(action.id or 0)[0].version
+        data = {
+            "csrf_token": csrf_of(page.text),
+            "trigger": trigger,
+            "expected_version": str(version),
+        }
+        data |= {f"in_{k}": v for k, v in fields.items()}
+        return client.post(f"/tasks/{action.id}/fire", data=data)
+
+    assert post(c, "update_progress", brag="green", progress_note="On track").status_code == 303
+    assert (
+        post(
+            c, "submit_completion", evidence_of_completion="Health attended 9 of 10 discussions"
+        ).status_code
+        == 303
+    )
+    assert (
+        post(
+            c, "record_impact", evidence_of_impact="Earlier health information in decisions"
+        ).status_code
+        == 303
+    )
+    task = svc.get_task(action.id)[0]
+    assert (task.state, task.data["brag"]) == ("completion_submitted", "green")
+    manager = site.staff(MANAGER.id)
+    assert post(manager, "sign_off").status_code == 303
+    assert svc.get_task(action.id)[0].state == "signed_off"
+    timeline = site.staff(COORDINATOR.id).get(f"/activities/{ref}").text
+    assert "action_progress_updated" in timeline  # the coordinator was told
