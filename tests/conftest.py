@@ -133,6 +133,29 @@ def service(
     return Service(database, registry, calendar, clock, notifier)
 
 
+def process_config(tmp_path: Path) -> tuple[dict[str, str], list[str]]:
+    """For tests that run ``sef`` as a real process: a config on a fresh, upgraded SQLite
+    file with short worker intervals and a mail catcher on any free port; returns the
+    environment to run with and the command that starts ``sef``."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "sef.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n'
+        f'[workflows]\ndirectory = "{WORKFLOWS}"\ntemplates = "{ROOT / "notifications"}"\n'
+        f"[scheduler]\nsweep_interval_seconds = 5\ndeliver_interval_seconds = 1\n"
+        f'programme_file = "{ROOT / "programme.toml"}"\n'
+        f"[mail]\ncatcher_port = 0\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEF_")}
+    env["SEF_CONFIG"] = str(config)
+    sef = [sys.executable, "-m", "sef_workflow.cli"]
+    subprocess.run([*sef, "db", "upgrade"], env=env, check=True, capture_output=True)
+    return env, sef
+
+
 COORDINATOR = Actor(id="coordinator@northshire-scp.example", role="coordinator", name="Casey Coord")
 MANAGER = Actor(id="manager@northshire-scp.example", role="manager", name="Morgan Manager")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -11,6 +10,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from .conftest import process_config
 
 
 def _free_port() -> int:
@@ -21,20 +22,7 @@ def _free_port() -> int:
 
 
 def test_serve_starts_web_and_worker_and_stops_on_sigterm(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parent.parent
-    config = tmp_path / "sef.toml"
-    config.write_text(
-        f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n'
-        f'[workflows]\ndirectory = "{root / "workflows"}"\ntemplates = "{root / "notifications"}"\n'
-        f"[scheduler]\nsweep_interval_seconds = 5\ndeliver_interval_seconds = 1\n"
-        f'programme_file = "{root / "programme.toml"}"\n'
-        f"[mail]\ncatcher_port = 0\n",
-        encoding="utf-8",
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEF_")}
-    env["SEF_CONFIG"] = str(config)
-    sef = [sys.executable, "-m", "sef_workflow.cli"]
-    subprocess.run([*sef, "db", "upgrade"], env=env, check=True, capture_output=True)
+    env, sef = process_config(tmp_path)
     port = _free_port()
     code = (
         "from sef_workflow.app import build\n"

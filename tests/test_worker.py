@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -26,7 +24,7 @@ from sef_workflow.notify.outbox import Notifier
 from sef_workflow.notify.render import Templates
 from sef_workflow.service import Service
 
-from .conftest import COORDINATOR, TEMPLATES, WORKFLOWS, require_postgres
+from .conftest import COORDINATOR, TEMPLATES, WORKFLOWS, process_config, require_postgres
 
 ISSUED = datetime(2025, 12, 1, 10, 0, tzinfo=LONDON)
 END = datetime(2026, 1, 20, 17, 0, tzinfo=LONDON)
@@ -106,20 +104,7 @@ def test_two_worker_processes_send_each_rung_once(pg_schema_url: str) -> None:
 
 
 def test_sef_worker_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parent.parent
-    config = tmp_path / "sef.toml"
-    config.write_text(
-        f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n'
-        f'[workflows]\ndirectory = "{root / "workflows"}"\ntemplates = "{root / "notifications"}"\n'
-        f"[scheduler]\nsweep_interval_seconds = 5\ndeliver_interval_seconds = 1\n"
-        f'programme_file = "{root / "programme.toml"}"\n'
-        f"[mail]\ncatcher_port = 0\n",
-        encoding="utf-8",
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SEF_")}
-    env["SEF_CONFIG"] = str(config)
-    sef = [sys.executable, "-m", "sef_workflow.cli"]
-    subprocess.run([*sef, "db", "upgrade"], env=env, check=True, capture_output=True)
+    env, sef = process_config(tmp_path)
     proc = subprocess.Popen(
         [*sef, "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
