@@ -31,7 +31,6 @@ import asyncio
 import cProfile
 import gc
 import multiprocessing as mp
-import os
 import pstats
 import sys
 import time
@@ -58,12 +57,10 @@ from sef_workflow.notify.render import Templates
 from sef_workflow.notify.smtp import SmtpSender, build_message, envelope_address
 from sef_workflow.service import Actor, Service
 
-ROOT = Path(__file__).resolve().parent.parent
-WORKFLOWS = ROOT / "workflows"
-POSTGRES_URL = os.environ.get(
-    "SEF_BENCH_POSTGRES_URL",
-    os.environ.get("SEF_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-)
+# the same paths and throwaway databases as fire_rate.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fire_rate import ROOT, WORKFLOWS, postgres_schema, sqlite_database
+
 TARGET = 0.50
 TEMPLATE = "audit_tool_issued"
 FROM = "business.unit@northshire-scp.example"
@@ -137,11 +134,6 @@ class Server:
 
 # ---------------------------------------------------------------------------------------
 # databases
-
-
-# the same throwaway databases as fire_rate.py
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fire_rate import postgres_schema, sqlite_database  # noqa: E402
 
 
 def fictional_agencies(count: int) -> list[AgencyRecord]:
