@@ -11,6 +11,7 @@ from .config import LoadedSettings, load_settings
 from .db import Database
 from .definitions import Registry, Workflow
 from .errors import ConfigError
+from .forms import FormRegistry
 from .ladder import WorkingHours
 from .notify.outbox import Notifier, check_templates_exist
 from .notify.render import Templates
@@ -25,6 +26,10 @@ class App:
     calendar: WorkingCalendar
     service: Service
     notifier: Notifier
+
+    @property
+    def forms(self) -> FormRegistry:
+        return self.service.forms
 
 
 def build_calendar(loaded: LoadedSettings) -> WorkingCalendar:
@@ -45,12 +50,19 @@ def build_calendar(loaded: LoadedSettings) -> WorkingCalendar:
         ) from None
 
 
-def build_registry(loaded: LoadedSettings, templates: Templates | None = None) -> Registry:
-    """The workflow files; with ``templates``, a file naming a missing template fails to load."""
+def build_registry(
+    loaded: LoadedSettings, templates: Templates | None = None, forms: FormRegistry | None = None
+) -> Registry:
+    """The workflow files; with ``templates``, a file naming a missing template fails to load,
+    and with ``forms``, one naming an unknown form or a scale the form does not allow."""
 
     def validate(wf: Workflow) -> None:
         if templates is not None:
             check_templates_exist([wf], templates)
+        if forms is not None:
+            from .assessments import check_workflow_forms
+
+            check_workflow_forms(wf, forms)
 
     return Registry(
         loaded.workflows_dir(),
@@ -68,10 +80,11 @@ def build(loaded: LoadedSettings | None = None, clock: Clock | None = None) -> A
     )
     calendar = build_calendar(loaded)
     notifier = build_notifier(loaded, calendar)
-    registry = build_registry(loaded, notifier.templates)
+    forms = FormRegistry(loaded.forms_dir())
+    registry = build_registry(loaded, notifier.templates, forms)
     start, end = loaded.working_hours()
     service = Service(
-        db, registry, calendar, clock or SystemClock(), notifier, WorkingHours(start, end)
+        db, registry, calendar, clock or SystemClock(), notifier, WorkingHours(start, end), forms
     )
     return App(
         settings=loaded,

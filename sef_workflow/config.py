@@ -123,6 +123,19 @@ class WorkflowSettings(_Section):
         "notifications",
         description="Folder of email templates: <name>.subject.j2, .txt.j2 and .html.j2.",
     )
+    forms: str = Field(
+        "forms",
+        description="Folder of assessment forms (*.toml) and their grading scales (scales.toml).",
+    )
+
+
+class ReportSettings(_Section):
+    year_start_month: int = Field(
+        4,
+        ge=1,
+        le=12,
+        description="Month the reporting year starts in (4: April to March) for the annual report.",
+    )
 
 
 class SmtpSettings(_Section):
@@ -248,6 +261,7 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     calendar: CalendarSettings = CalendarSettings()
     workflows: WorkflowSettings = WorkflowSettings()
+    reports: ReportSettings = ReportSettings()
     smtp: SmtpSettings = SmtpSettings()
     mail: MailSettings = MailSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
@@ -289,6 +303,9 @@ class LoadedSettings:
 
     def templates_dir(self) -> Path:
         return (self.root / self.settings.workflows.templates).resolve()
+
+    def forms_dir(self) -> Path:
+        return (self.root / self.settings.workflows.forms).resolve()
 
     def programme_path(self) -> Path:
         return (self.root / self.settings.scheduler.programme_file).resolve()

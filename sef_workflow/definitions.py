@@ -37,6 +37,8 @@ PREFIX_RE = re.compile(r"^[A-Z][A-Z0-9]{1,7}$")
 INPUT_TYPES = ("text", "date", "int", "bool", "choice", "email")
 UNITS = ("working_days", "calendar_days", "calendar_months", "hours")
 ASSIGNEES = ("each_agency", "chosen_agency", "business_unit")
+#: What a task kind counts as in reports.
+REPORT_AS = ("request", "action", "statutory", "none")
 #: Who a notification goes to.
 RECIPIENTS = (
     "agency",  # the task's agency: lead addressed, deputy copied
@@ -93,6 +95,10 @@ class TransitionDef:
     effects: tuple[str, ...] = ()
     reason_required: bool = False
     completes: tuple[str, ...] = ()
+    #: activity level: the judgements form this transition records (answers given with it)
+    form: str | None = None
+    #: which recording of the form this is (first, reaudit): kept on the assessment
+    form_stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +209,11 @@ class TaskKind(_Machined):
     complete_state: str | None = None
     #: emails sent when a task of this kind is added by hand
     add_notify: tuple[Notify, ...] = ()
+    #: the assessment form the owner completes for this task, and the trigger that submits it
+    form: str | None = None
+    form_submit: str | None = None
+    #: what reports count it as: request, action, statutory or none
+    report_as: str = "none"
 
     def __post_init__(self) -> None:
         self._build_machine()
@@ -361,7 +372,9 @@ def parse_workflow(
     for kind_name, raw in tasks_raw.items():
         key = f"tasks.{kind_name}"
         r.ident(kind_name, key)
-        tasks[kind_name] = _task_kind(r, kind_name, r.table(raw, key), key, params)
+        tasks[kind_name] = _task_kind(
+            r, kind_name, r.table(raw, key), key, params, dict.fromkeys(tasks_raw)
+        )
 
     transitions = _transitions(
         r, data.get("transitions"), "transitions", states, tasks, activity_level=True
@@ -529,7 +542,7 @@ def _transitions(
     raw: Any,
     key: str,
     states: Mapping[str, StateDef],
-    tasks: Mapping[str, TaskKind],
+    tasks: Mapping[str, Any],
     *,
     activity_level: bool,
 ) -> tuple[TransitionDef, ...]:
@@ -550,7 +563,7 @@ def _transitions(
         "reason_required",
     ]
     if activity_level:
-        allowed.extend(("creates", "completes"))
+        allowed.extend(("creates", "completes", "form", "form_stage"))
     seen: dict[tuple[str, str], int] = {}
     out: list[TransitionDef] = []
     state_list = ", ".join(states)
@@ -611,6 +624,13 @@ def _transitions(
         title = t.get("title", trigger.replace("_", " ").capitalize())
         if not isinstance(title, str):
             raise r.fail(f"{tkey}.title", "must be a string")
+        form: str | None = None
+        form_stage: str | None = None
+        if "form" in t:
+            form = r.ident(t["form"], f"{tkey}.form")
+            form_stage = r.ident(t.get("form_stage", "first"), f"{tkey}.form_stage")
+        elif "form_stage" in t:
+            raise r.fail(f"{tkey}.form_stage", "needs a form")
         out.append(
             TransitionDef(
                 trigger=trigger,
@@ -625,12 +645,14 @@ def _transitions(
                 effects=effects,
                 reason_required=r.bool_(t, tkey, "reason_required", False),
                 completes=completes,
+                form=form,
+                form_stage=form_stage,
             )
         )
     return tuple(out)
 
 
-def _guards(r: _Reader, raw: Any, key: str, tasks: Mapping[str, TaskKind]) -> tuple[str, ...]:
+def _guards(r: _Reader, raw: Any, key: str, tasks: Mapping[str, Any]) -> tuple[str, ...]:
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list):
@@ -684,6 +706,7 @@ def _task_kind(
     t: dict[str, Any],
     key: str,
     params: Mapping[str, Any],
+    kind_names: Mapping[str, Any],
 ) -> TaskKind:
     r.only(
         t,
@@ -701,6 +724,9 @@ def _task_kind(
             "add_notify",
             "withdrawn_state",
             "complete_state",
+            "form",
+            "form_submit",
+            "report_as",
         ),
     )
     assignee = t.get("assignee")
@@ -711,7 +737,7 @@ def _task_kind(
     if initial not in states:
         raise r.fail(f"{key}.initial", f"unknown state '{initial}' (states: {', '.join(states)})")
     transitions = _transitions(
-        r, t.get("transitions"), f"{key}.transitions", states, {}, activity_level=False
+        r, t.get("transitions"), f"{key}.transitions", states, kind_names, activity_level=False
     )
     _check_graph(r, f"{key}.states", initial, states, transitions)
     inputs = _inputs(r, t.get("inputs", {}), f"{key}.inputs")
@@ -732,6 +758,29 @@ def _task_kind(
         raise r.fail(
             f"{key}.complete_state", f"must be a final state of the task, got {complete!r}"
         )
+    form: str | None = None
+    form_submit: str | None = None
+    if "form" in t:
+        form = r.ident(t["form"], f"{key}.form")
+        form_submit = r.ident(t.get("form_submit", "submit"), f"{key}.form_submit")
+        submits = [x for x in transitions if x.trigger == form_submit]
+        if not submits:
+            raise r.fail(
+                f"{key}.form_submit",
+                f"no transition '{form_submit}' on the task submits the form "
+                f"(triggers: {', '.join(dict.fromkeys(x.trigger for x in transitions))})",
+            )
+        if any(x.dest == STAY or not states[x.dest].answered for x in submits):
+            raise r.fail(
+                f"{key}.form_submit",
+                f"'{form_submit}' must lead to a state marked answered = true",
+            )
+    elif "form_submit" in t:
+        raise r.fail(f"{key}.form_submit", "needs a form")
+    default_report = "request" if assignee != "business_unit" and deadline is not None else "none"
+    report_as = t.get("report_as", default_report)
+    if report_as not in REPORT_AS:
+        raise r.fail(f"{key}.report_as", f"must be one of {', '.join(REPORT_AS)}")
     return TaskKind(
         name=name,
         title=r.str_(t, key, "title"),
@@ -746,6 +795,9 @@ def _task_kind(
         withdrawn_state=withdrawn,
         complete_state=complete,
         add_notify=_notify(r, t.get("add_notify", []), f"{key}.add_notify"),
+        form=form,
+        form_submit=form_submit,
+        report_as=report_as,
     )
 
 

@@ -81,6 +81,15 @@ def _task_has(ctx: GuardContext, name: str | None) -> str | None:
     return None if _present(value) else f"the task has no '{name}' recorded"
 
 
+def _answers_moderated(ctx: GuardContext, kind: str | None) -> str | None:
+    left = ctx.extra.get("unmoderated")
+    if left is None:
+        return f"the agency has no submitted '{kind}' assessment to moderate"
+    if left:
+        return f"{left} {'answer has' if left == 1 else 'answers have'} no moderated rating yet"
+    return None
+
+
 GUARDS: dict[str, GuardSpec] = {
     g.name: g
     for g in (
@@ -90,6 +99,12 @@ GUARDS: dict[str, GuardSpec] = {
         GuardSpec("no_open_tasks", "none", "every task of the activity is closed", _no_open_tasks),
         GuardSpec("activity_has", "field", "the activity has a value for the field", _activity_has),
         GuardSpec("task_has", "field", "the task has a value for the field", _task_has),
+        GuardSpec(
+            "answers_moderated",
+            "task_kind",
+            "every answer of the agency's assessment on that task kind has a moderated rating",
+            _answers_moderated,
+        ),
     )
 }
 

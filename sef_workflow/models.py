@@ -152,6 +152,9 @@ class Task(SQLModel, table=True):
         sa.Index(
             "ix_task_deadline_status_is_open_due_at", "deadline_status", "is_open", "due_at", "id"
         ),
+        # period reports: requests issued, returns received, actions by category
+        sa.Index("ix_task_category_created_at", "category", "created_at"),
+        sa.Index("ix_task_category_answered_at", "category", "answered_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -176,6 +179,17 @@ class Task(SQLModel, table=True):
     #: bumped whenever the due date moves or the deadline ends, for calendar invites
     deadline_sequence: int = 0
     next_reminder_at: datetime | None = Field(default=None, sa_type=_TZ)
+    #: what reports count it as: request (an agency's return), action, statutory, none
+    category: str = Field(default="none", max_length=16)
+    #: when the owner last answered (moved into an answered state)
+    answered_at: datetime | None = Field(default=None, sa_type=_TZ)
+    #: working days after the due date the answer came (0: on time); None: no deadline
+    late_working_days: int | None = None
+    #: reminder and escalation rungs sent for this task
+    reminders_sent: int = 0
+    escalations_sent: int = 0
+    #: the finding or recommendation an action answers
+    finding_id: int | None = Field(default=None, foreign_key="finding.id", index=True)
     version: int = 1
 
 
@@ -185,6 +199,7 @@ class Event(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_event_activity_id_id", "activity_id", "id"),
         sa.Index("ix_event_task_id", "task_id"),
+        sa.Index("ix_event_kind_at", "kind", "at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -279,6 +294,94 @@ class ProgrammeRun(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     activity_id: int = Field(foreign_key="activity.id")
     opened_at: datetime = Field(sa_type=_TZ)
+
+
+# ---------------------------------------------------------------------------------------
+# assessments: forms completed by agencies (or recorded at a meeting), answer by answer
+
+
+class FormDefinition(SQLModel, table=True):
+    """A form file as it was when an assessment started on it; assessments are pinned here."""
+
+    __tablename__ = "form_definition"
+    __table_args__ = (sa.UniqueConstraint("name", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64)
+    version: str = Field(max_length=64)
+    source: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = Field(sa_type=_TZ)
+
+
+class Assessment(SQLModel, table=True):
+    """One completion of a form: an agency's self-assessment or audit tool (``task_id`` set),
+    or the judgements a meeting recorded for the activity (``stage`` names which)."""
+
+    __table_args__ = (
+        sa.Index("ix_assessment_form_name_status_submitted_at", "form_name", "status", "submitted_at"),
+        sa.Index("ix_assessment_activity_id_stage", "activity_id", "stage"),
+        sa.Index("ix_assessment_agency_id_form_name", "agency_id", "form_name"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    activity_id: int = Field(foreign_key="activity.id")
+    task_id: int | None = Field(default=None, foreign_key="task.id", unique=True)
+    agency_id: int | None = Field(default=None, foreign_key="agency.id")
+    form_definition_id: int = Field(foreign_key="form_definition.id")
+    form_name: str = Field(max_length=64)
+    scale: str = Field(max_length=64)
+    #: "return" for a task's form; for a meeting's judgements, the stage (e.g. first, reaudit)
+    stage: str = Field(max_length=64)
+    #: draft (being filled in) or submitted
+    status: str = Field(default="draft", max_length=16)
+    #: the earlier assessment whose answers this one started from
+    carried_from_id: int | None = Field(default=None, foreign_key="assessment.id")
+    created_at: datetime = Field(sa_type=_TZ)
+    updated_at: datetime = Field(sa_type=_TZ)
+    submitted_at: datetime | None = Field(default=None, sa_type=_TZ)
+    submitted_by: str | None = Field(default=None, max_length=254)
+    version: int = 1
+
+
+class AssessmentAnswer(SQLModel, table=True):
+    """The answer to one question: rating and evidence, and the moderated rating and reason."""
+
+    __tablename__ = "assessment_answer"
+
+    assessment_id: int = Field(foreign_key="assessment.id", primary_key=True)
+    question: str = Field(max_length=64, primary_key=True)
+    standard: str = Field(max_length=64)
+    rating: str | None = Field(default=None, max_length=64)
+    score: int | None = None
+    evidence: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    #: copied from the agency's last submitted assessment of the same form
+    carried_forward: bool = False
+    #: False while a carried-forward answer has not been looked at again
+    reviewed: bool = True
+    updated_at: datetime = Field(sa_type=_TZ)
+    updated_by: str = Field(max_length=254)
+    moderated_rating: str | None = Field(default=None, max_length=64)
+    moderated_score: int | None = None
+    moderation_reason: str | None = Field(
+        default=None, sa_column=sa.Column(sa.Text, nullable=True)
+    )
+    moderated_by: str | None = Field(default=None, max_length=254)
+    moderated_at: datetime | None = Field(default=None, sa_type=_TZ)
+
+
+class Finding(SQLModel, table=True):
+    """A finding or recommendation of an activity; actions answer it (``Task.finding_id``)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    activity_id: int = Field(foreign_key="activity.id", index=True)
+    #: finding or recommendation
+    kind: str = Field(max_length=16)
+    text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    agency_id: int | None = Field(default=None, foreign_key="agency.id")
+    #: the form question it was raised from, if any: "section11 2.3"
+    question: str | None = Field(default=None, max_length=140)
+    created_at: datetime = Field(sa_type=_TZ, index=True)
+    created_by: str = Field(max_length=254)
 
 
 # ---------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from . import assessments as forms_
+from .assessments import AnswerInput, AssessmentView, Moderation
 from .calendar import Due, WorkingCalendar, compute_due, format_date, shift_for_pause
 from .clock import Clock
 from .db import Database
@@ -34,6 +36,7 @@ from .errors import (
     PermissionDenied,
     TransitionNotAllowed,
 )
+from .forms import FormRegistry
 from .guards import GuardContext, evaluate
 from .inputs import coerce_inputs
 from .ladder import Rung, WorkingHours, pick, rungs
@@ -43,7 +46,10 @@ from .models import (
     Activity,
     ActivityAgency,
     Agency,
+    Assessment,
+    AssessmentAnswer,
     Event,
+    Finding,
     Notification,
     ProgrammeRun,
     ReferenceCounter,
@@ -108,6 +114,37 @@ class TaskFilter:
     limit: int = 500
 
 
+#: Kinds of finding an activity records.
+FINDING_KINDS: tuple[str, ...] = ("finding", "recommendation")
+#: An action plan's origin, by the workflow it answers.
+PLAN_ORIGINS: dict[str, str] = {
+    "themed_audit": "audit",
+    "practice_review": "practice_review",
+    "section11": "section11",
+}
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """An answer whose moderated rating differs from the agency's own: for the challenge event."""
+
+    assessment_id: int
+    agency: str
+    agency_code: str
+    question: str
+    standard: str
+    text: str
+    self_rating: str
+    moderated_rating: str
+    #: moderated score minus self score: negative when the panel rated lower
+    difference: int
+    reason: str
+
+
+def _question_order(number: str) -> tuple[tuple[int, str], ...]:
+    return tuple((int(p), "") if p.isdigit() else (0, p) for p in number.split("."))
+
+
 @dataclass(frozen=True)
 class SweepReport:
     """What one reminder sweep found and did."""
@@ -143,6 +180,7 @@ class Service:
         clock: Clock,
         notifier: Notifier | None = None,
         hours: WorkingHours | None = None,
+        forms: FormRegistry | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -150,6 +188,8 @@ class Service:
         self.clock = clock
         self.notifier = notifier
         self.hours = hours or WorkingHours()
+        #: assessment forms; by default the ``forms`` folder beside the workflows folder
+        self.forms = forms or FormRegistry(registry.directory.parent / "forms")
         self._definitions: dict[int, Workflow] = {}
 
     # ------------------------------------------------------------------ definitions
@@ -528,8 +568,10 @@ class Service:
         inputs: Mapping[str, Any] | None = None,
         reason: str | None = None,
         expected_version: int | None = None,
+        answers: Mapping[str, AnswerInput] | None = None,
     ) -> Outcome:
-        """Fire ``trigger`` on the activity ``ref``."""
+        """Fire ``trigger`` on the activity ``ref``. A transition that records a judgements
+        form takes its ratings in ``answers``; they are checked and kept as an assessment."""
         now = self.clock.now()
         with self.db.write() as session:
             activity = self._activity(session, ref)
@@ -551,6 +593,13 @@ class Service:
             )
             from_state = activity.state
             to_state = wf.next_state(trigger, from_state)
+            if t.form is not None:
+                values = {
+                    **values,
+                    **self._record_judgements(session, actor, activity, t, answers or {}, now),
+                }
+            elif answers:
+                raise InvalidInput(f"'{trigger}' on {activity.ref} records no form answers")
             data = {**activity.data, **values}
             expected = activity.version if expected_version is None else expected_version
             closed_at = now if wf.is_final(to_state) else None
@@ -596,6 +645,68 @@ class Service:
                 session, wf, t.notify, activity, outcome, f"ev{event_id}", now, agencies=agencies
             )
         return outcome
+
+    def _record_judgements(
+        self,
+        session: Session,
+        actor: Actor,
+        activity: Activity,
+        t: TransitionDef,
+        answers: Mapping[str, AnswerInput],
+        now: datetime,
+    ) -> dict[str, Any]:
+        """A meeting's judgements: every required rating there, stored as a submitted
+        assessment of the transition's stage (recorded again, it replaces the ratings)."""
+        assert t.form is not None
+        assert t.form_stage is not None
+        form = self.forms.get(t.form)
+        scale = forms_.scale_for(self.forms, form, activity)
+        where = f"'{t.trigger}' on {activity.ref}"
+        clean = forms_.clean_answers(form, scale, answers, where)
+        table = AssessmentAnswer.__table__  # type: ignore[attr-defined]
+        existing = session.exec(
+            select(Assessment).where(
+                Assessment.activity_id == activity.id,
+                Assessment.stage == t.form_stage,
+                Assessment.form_name == form.name,
+                col(Assessment.task_id).is_(None),
+            )
+        ).first()
+        if existing is None:
+            assessment = Assessment(
+                activity_id=activity.id or 0,
+                form_definition_id=forms_.pin_form(session, form, now),
+                form_name=form.name,
+                scale=scale.name,
+                stage=t.form_stage,
+                status="draft",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(assessment)
+            session.flush()
+        else:
+            assessment = existing
+            session.execute(sa.delete(table).where(table.c.assessment_id == assessment.id))
+        forms_.write_answers(session, assessment, form, scale, clean, {}, actor.id, now)
+        stored = forms_.answers_of(session, assessment.id or 0)
+        missing = forms_.problems(form, stored)
+        if missing:
+            raise InvalidInput(f"cannot record {where}: " + "; ".join(missing))
+        forms_.cas_assessment(
+            session,
+            assessment,
+            assessment.version,
+            {
+                "status": "submitted",
+                "submitted_at": now,
+                "submitted_by": actor.id,
+                "updated_at": now,
+                "form_definition_id": forms_.pin_form(session, form, now),
+                "scale": scale.name,
+            },
+        )
+        return {"assessment": assessment.id, **forms_.summary(form, stored)}
 
     def _cas_activity(
         self,
@@ -655,12 +766,18 @@ class Service:
         reason = _clean_reason(reason, t, trigger)
         if t.guards:
             assert activity.id is not None
+            extra: dict[str, Any] = {}
+            for g in t.guards:
+                name, _, arg = g.partition(":")
+                if name == "answers_moderated" and task is not None:
+                    extra["unmoderated"] = self._unmoderated(session, activity, task, arg)
             ctx = GuardContext(
                 activity_data=activity.data,
                 agency_count=self._agency_count(session, activity.id),
                 tasks=tasks if tasks is not None else self._tasks_of(session, activity.id),
                 inputs=values,
                 task=task,
+                extra=extra,
             )
             refused = evaluate(t.guards, ctx)
             if refused is not None:
@@ -680,50 +797,108 @@ class Service:
         reason: str | None = None,
         expected_version: int | None = None,
     ) -> Outcome:
-        """Fire ``trigger`` on one task (an agency's return, an action, a statutory step)."""
+        """Fire ``trigger`` on one task (an agency's return, an action, a statutory step).
+
+        Firing the trigger that submits a task's assessment form submits the form: refused,
+        with every unanswered question named, until the required answers are there."""
         now = self.clock.now()
         with self.db.write() as session:
             task, activity = self._task(session, task_id)
-            wf = self.workflow_for(session, activity)
-            kind = wf.tasks[task.kind]
-            where = f"task {task.id} ({task.kind}) of {activity.ref}"
-            self._check_agency_scope(actor, task, where)
-            t, values, reason = self._check(
-                session,
-                actor,
-                kind,
-                activity,
-                task.state,
-                trigger,
-                where,
-                inputs,
-                reason,
-                None,
-                task=task,
+            return self._fire_task(
+                session, actor, task, activity, trigger, inputs, reason, expected_version, now
             )
-            to_state = kind.next_state(trigger, task.state)
-            from_state = task.state
-            outcome = Outcome(activity=activity, task=task, from_state=from_state)
-            event_id = self._move_task(
-                session,
-                actor,
-                now,
-                task,
-                kind,
-                trigger,
-                to_state,
-                values,
-                reason,
-                "task_transition",
-                expected_version,
+
+    def _fire_task(
+        self,
+        session: Session,
+        actor: Actor,
+        task: Task,
+        activity: Activity,
+        trigger: str,
+        inputs: Mapping[str, Any] | None,
+        reason: str | None,
+        expected_version: int | None,
+        now: datetime,
+    ) -> Outcome:
+        wf = self.workflow_for(session, activity)
+        kind = wf.tasks[task.kind]
+        where = f"task {task.id} ({task.kind}) of {activity.ref}"
+        self._check_agency_scope(actor, task, where)
+        t, values, reason = self._check(
+            session,
+            actor,
+            kind,
+            activity,
+            task.state,
+            trigger,
+            where,
+            inputs,
+            reason,
+            None,
+            task=task,
+        )
+        to_state = kind.next_state(trigger, task.state)
+        from_state = task.state
+        outcome = Outcome(activity=activity, task=task, from_state=from_state)
+        assessment = None
+        if kind.form is not None:
+            assessment = forms_.assessment_of_task(session, task.id or 0)
+        if assessment is not None and trigger == kind.form_submit:
+            values = {**values, **self._submit_form(session, actor, assessment, where, now)}
+        event_id = self._move_task(
+            session,
+            actor,
+            now,
+            task,
+            kind,
+            trigger,
+            to_state,
+            values,
+            reason,
+            "task_transition",
+            expected_version,
+        )
+        if (
+            assessment is not None
+            and assessment.status == "submitted"
+            and not kind.states[task.state].answered
+            and not kind.is_final(task.state)
+        ):  # sent back for more: the agency can change its answers again
+            forms_.cas_assessment(
+                session, assessment, assessment.version, {"status": "draft", "updated_at": now}
             )
-            for effect in t.effects:
-                self._task_effect(session, actor, kind, activity, task, effect, now, reason)
-            outcome.to_state = task.state
-            if to_state == kind.withdrawn_state:
-                self._withdrawn_notice(session, wf, activity, task, event_id, now, outcome)
-            self._notify(session, wf, t.notify, activity, outcome, f"ev{event_id}", now, task=task)
+        for effect in t.effects:
+            self._task_effect(session, actor, kind, activity, task, effect, now, reason)
+        outcome.to_state = task.state
+        if to_state == kind.withdrawn_state:
+            self._withdrawn_notice(session, wf, activity, task, event_id, now, outcome)
+        self._notify(session, wf, t.notify, activity, outcome, f"ev{event_id}", now, task=task)
         return outcome
+
+    def _submit_form(
+        self, session: Session, actor: Actor, assessment: Assessment, where: str, now: datetime
+    ) -> dict[str, Any]:
+        form = forms_.pinned_form(session, self.forms, assessment)
+        answers = forms_.answers_of(session, assessment.id or 0)
+        missing = forms_.problems(form, answers)
+        if missing:
+            raise InvalidInput(
+                f"cannot submit the {form.title} for {where}: {len(missing)} "
+                f"{'answer needs' if len(missing) == 1 else 'answers need'} attention: "
+                + "; ".join(missing)
+            )
+        forms_.cas_assessment(
+            session,
+            assessment,
+            assessment.version,
+            {
+                "status": "submitted",
+                "submitted_at": now,
+                "submitted_by": actor.id,
+                "updated_at": now,
+            },
+        )
+        return {"assessment": assessment.id, **forms_.summary(form, answers)}
 
     def add_task(
         self,
@@ -737,41 +912,636 @@ class Service:
         now = self.clock.now()
         with self.db.write() as session:
             activity = self._activity(session, ref)
-            wf = self.workflow_for(session, activity)
-            kind = wf.tasks.get(kind_name)
-            if kind is None or kind.assignee != "chosen_agency":
-                addable = [k.name for k in wf.tasks.values() if k.assignee == "chosen_agency"]
-                raise InvalidInput(
-                    f"{activity.ref}: tasks of kind '{kind_name}' cannot be added by hand "
-                    f"(allowed: {', '.join(addable) or 'none'})"
-                )
-            if not actor.may(kind.add_roles):
-                raise PermissionDenied(
-                    f"{actor.role} {actor.id} may not add '{kind_name}' tasks "
-                    f"(allowed: {', '.join(kind.add_roles)})"
-                )
-            if wf.is_final(activity.state):
-                raise TransitionNotAllowed(
-                    f"{activity.ref} is {activity.state}; no tasks can be added"
-                )
-            values = coerce_inputs(kind.inputs, inputs or {}, f"adding '{kind_name}' to {ref}")
-            (agency_row,) = self._agencies_by_code(session, [agency])
-            outcome = Outcome(activity=activity)
-            task = self._new_task(session, actor, kind, activity, agency_row, values, now)
-            outcome.created_tasks.append(task)
-            outcome.task = task
-            self._bump_activity(session, activity, now)
-            self._notify(
-                session,
-                wf,
-                kind.add_notify,
-                activity,
-                outcome,
-                f"task{task.id}:added",
-                now,
-                task=task,
+            return self._add_task(session, actor, activity, kind_name, agency, inputs, now)
+
+    def _add_task(
+        self,
+        session: Session,
+        actor: Actor,
+        activity: Activity,
+        kind_name: str,
+        agency: str,
+        inputs: Mapping[str, Any] | None,
+        now: datetime,
+        finding_id: int | None = None,
+    ) -> Outcome:
+        wf = self.workflow_for(session, activity)
+        kind = wf.tasks.get(kind_name)
+        if kind is None or kind.assignee != "chosen_agency":
+            addable = [k.name for k in wf.tasks.values() if k.assignee == "chosen_agency"]
+            raise InvalidInput(
+                f"{activity.ref}: tasks of kind '{kind_name}' cannot be added by hand "
+                f"(allowed: {', '.join(addable) or 'none'})"
             )
+        if not actor.may(kind.add_roles):
+            raise PermissionDenied(
+                f"{actor.role} {actor.id} may not add '{kind_name}' tasks "
+                f"(allowed: {', '.join(kind.add_roles)})"
+            )
+        if wf.is_final(activity.state):
+            raise TransitionNotAllowed(f"{activity.ref} is {activity.state}; no tasks can be added")
+        values = coerce_inputs(kind.inputs, inputs or {}, f"adding '{kind_name}' to {activity.ref}")
+        (agency_row,) = self._agencies_by_code(session, [agency])
+        outcome = Outcome(activity=activity)
+        task = self._new_task(session, actor, kind, activity, agency_row, values, now)
+        if finding_id is not None:
+            self._cas_task(session, task, task.version, {"finding_id": finding_id}, now)
+        outcome.created_tasks.append(task)
+        outcome.task = task
+        self._bump_activity(session, activity, now)
+        self._notify(
+            session,
+            wf,
+            kind.add_notify,
+            activity,
+            outcome,
+            f"task{task.id}:added",
+            now,
+            task=task,
+        )
         return outcome
+
+    # ------------------------------------------------------------------ assessments
+    def assessment_for_task(self, actor: Actor, task_id: int) -> AssessmentView:
+        """The assessment form of a task, with its answers, for its agency or for staff."""
+        with self.db.read() as session:
+            task, activity = self._task(session, task_id)
+            self._check_agency_scope(actor, task, f"task {task_id} of {activity.ref}")
+            assessment = forms_.assessment_of_task(session, task_id)
+            if assessment is None:
+                raise NotFound(f"task {task_id} of {activity.ref} has no assessment form")
+            return self._assessment_view(session, assessment, activity, task)
+
+    def assessment(self, actor: Actor, assessment_id: int) -> AssessmentView:
+        with self.db.read() as session:
+            assessment = session.get(Assessment, assessment_id)
+            if assessment is None:
+                raise NotFound(f"no assessment {assessment_id}")
+            if actor.role == "agency" and assessment.agency_id != actor.agency_id:
+                raise PermissionDenied(f"assessment {assessment_id} belongs to another agency")
+            activity = session.get(Activity, assessment.activity_id)
+            assert activity is not None
+            task = session.get(Task, assessment.task_id) if assessment.task_id else None
+            return self._assessment_view(session, assessment, activity, task)
+
+    def assessments_of(self, ref: str) -> list[AssessmentView]:
+        """Every assessment of an activity (staff pages: moderation, judgements)."""
+        with self.db.read() as session:
+            activity = self._activity(session, ref)
+            rows = session.exec(
+                select(Assessment)
+                .where(Assessment.activity_id == activity.id)
+                .order_by(col(Assessment.id))
+            ).all()
+            tasks = {t.id: t for t in self._tasks_of(session, activity.id or 0)}
+            return [self._assessment_view(session, a, activity, tasks.get(a.task_id)) for a in rows]
+
+    def save_answers(
+        self,
+        actor: Actor,
+        task_id: int,
+        answers: Mapping[str, AnswerInput],
+        expected_version: int | None = None,
+    ) -> AssessmentView:
+        """Save answers part-way (nothing is required yet); the agency can come back later."""
+        now = self.clock.now()
+        with self.db.write() as session:
+            task, activity = self._task(session, task_id)
+            self._save_answers(session, actor, task, activity, answers, expected_version, now)
+        return self.assessment_for_task(actor, task_id)
+
+    def submit_assessment(
+        self,
+        actor: Actor,
+        task_id: int,
+        answers: Mapping[str, AnswerInput] | None = None,
+        expected_version: int | None = None,
+    ) -> Outcome:
+        """Save the answers given and submit, in one transaction: refused, with every
+        question that needs attention named and nothing saved, unless the form is complete."""
+        now = self.clock.now()
+        with self.db.write() as session:
+            task, activity = self._task(session, task_id)
+            wf = self.workflow_for(session, activity)
+            kind = wf.tasks[task.kind]
+            if kind.form is None or kind.form_submit is None:
+                raise InvalidInput(f"task {task_id} of {activity.ref} has no assessment form")
+            if answers:
+                self._save_answers(session, actor, task, activity, answers, expected_version, now)
+            return self._fire_task(
+                session, actor, task, activity, kind.form_submit, {}, None, None, now
+            )
+
+    def _save_answers(
+        self,
+        session: Session,
+        actor: Actor,
+        task: Task,
+        activity: Activity,
+        answers: Mapping[str, AnswerInput],
+        expected_version: int | None,
+        now: datetime,
+    ) -> None:
+        where = f"task {task.id} ({task.kind}) of {activity.ref}"
+        self._check_agency_scope(actor, task, where)
+        wf = self.workflow_for(session, activity)
+        kind = wf.tasks[task.kind]
+        assessment = forms_.assessment_of_task(session, task.id or 0)
+        if assessment is None or kind.form_submit is None:
+            raise NotFound(f"{where} has no assessment form")
+        t = kind.transition_for(kind.form_submit, task.state)
+        if t is None or assessment.status != "draft":
+            raise TransitionNotAllowed(
+                f"{where} is {task.state}: its answers can no longer be changed"
+            )
+        self._check_role(actor, t, f"answering {where}")
+        form = forms_.pinned_form(session, self.forms, assessment)
+        scale = self.forms.scale(assessment.scale)
+        clean = forms_.clean_answers(form, scale, answers, f"answers for {where}")
+        current = forms_.answers_of(session, assessment.id or 0)
+        expected = assessment.version if expected_version is None else expected_version
+        changed = forms_.write_answers(
+            session, assessment, form, scale, clean, current, actor.id, now
+        )
+        forms_.cas_assessment(session, assessment, expected, {"updated_at": now})
+        if changed:
+            self._event(
+                session,
+                activity.id,
+                task.id,
+                actor,
+                now,
+                "answers_saved",
+                None,
+                task.state,
+                task.state,
+                {"assessment": assessment.id, "questions": changed},
+                None,
+            )
+
+    def moderate(
+        self,
+        actor: Actor,
+        assessment_id: int,
+        ratings: Mapping[str, Moderation],
+        expected_version: int | None = None,
+    ) -> AssessmentView:
+        """Record moderated ratings (a reason is required where one differs from the self
+        rating). Coordinators and managers only, on a submitted assessment."""
+        now = self.clock.now()
+        with self.db.write() as session:
+            assessment = session.get(Assessment, assessment_id)
+            if assessment is None:
+                raise NotFound(f"no assessment {assessment_id}")
+            if not actor.may(("coordinator", "manager")):
+                raise PermissionDenied(
+                    f"{actor.role} {actor.id} may not moderate (allowed: coordinator, manager)"
+                )
+            activity = session.get(Activity, assessment.activity_id)
+            assert activity is not None
+            where = f"assessment {assessment_id} of {activity.ref}"
+            if assessment.status != "submitted":
+                raise TransitionNotAllowed(f"{where} has not been submitted; nothing to moderate")
+            view = self._assessment_view(session, assessment, activity, None)
+            if view.moderation_released:
+                raise TransitionNotAllowed(
+                    f"moderation of {where} is finished and released to the agency"
+                )
+            errors: list[str] = []
+            rows: list[tuple[str, str, int, str | None]] = []
+            for number, given in ratings.items():
+                try:
+                    q = view.form.question(number)
+                except KeyError:
+                    errors.append(f"no question '{number}' in form '{view.form.name}'")
+                    continue
+                rating = (given.rating or "").strip()
+                if not forms_.has_level(view.scale, rating):
+                    errors.append(
+                        f"{forms_.describe(q)}: '{rating}' is not a rating on the "
+                        f"{view.scale.title} scale (allowed: {', '.join(view.scale.keys())})"
+                    )
+                    continue
+                reason = (given.reason or "").strip() or None
+                answer = view.answers.get(number)
+                self_rating = answer.rating if answer is not None else None
+                if rating != self_rating and reason is None:
+                    errors.append(
+                        f"{forms_.describe(q)}: give the reason the moderated rating "
+                        f"({rating}) differs from the self rating ({self_rating or 'none'})"
+                    )
+                    continue
+                if reason is not None and len(reason) > forms_.MAX_REASON:
+                    errors.append(f"{forms_.describe(q)}: the reason is too long")
+                    continue
+                rows.append((number, rating, view.scale.level(rating).score, reason))
+            if errors:
+                raise InvalidInput(f"moderating {where}: {'; '.join(errors)}; nothing was saved")
+            expected = assessment.version if expected_version is None else expected_version
+            changed: dict[str, str] = {}
+            table = AssessmentAnswer.__table__  # type: ignore[attr-defined]
+            for number, rating, score, reason in rows:
+                answer = view.answers.get(number)
+                if (
+                    answer is not None
+                    and answer.moderated_rating == rating
+                    and answer.moderation_reason == reason
+                ):
+                    continue
+                values = {
+                    "moderated_rating": rating,
+                    "moderated_score": score,
+                    "moderation_reason": reason,
+                    "moderated_by": actor.id,
+                    "moderated_at": now,
+                }
+                if answer is None:
+                    session.execute(
+                        sa.insert(table).values(
+                            assessment_id=assessment_id,
+                            question=number,
+                            standard=view.form.question(number).standard,
+                            updated_at=now,
+                            updated_by=actor.id,
+                            **values,
+                        )
+                    )
+                else:
+                    session.execute(
+                        sa.update(table)
+                        .where(table.c.assessment_id == assessment_id, table.c.question == number)
+                        .values(**values)
+                    )
+                changed[number] = rating
+            forms_.cas_assessment(session, assessment, expected, {"updated_at": now})
+            if changed:
+                self._event(
+                    session,
+                    activity.id,
+                    assessment.task_id,
+                    actor,
+                    now,
+                    "moderated",
+                    None,
+                    None,
+                    None,
+                    {"assessment": assessment_id, "moderated": changed},
+                    None,
+                )
+            self._bump_activity(session, activity, now)
+        return self.assessment(actor, assessment_id)
+
+    def _assessment_view(
+        self, session: Session, assessment: Assessment, activity: Activity, task: Task | None
+    ) -> AssessmentView:
+        if task is None and assessment.task_id is not None:
+            task = session.get(Task, assessment.task_id)
+        form = forms_.pinned_form(session, self.forms, assessment)
+        answers = forms_.answers_of(session, assessment.id or 0)
+        agency = session.get(Agency, assessment.agency_id) if assessment.agency_id else None
+        editable = False
+        released = task is None  # a meeting's judgements are not moderated
+        if task is not None:
+            wf = self.workflow_for(session, activity)
+            kind = wf.tasks[task.kind]
+            editable = (
+                assessment.status == "draft"
+                and kind.form_submit is not None
+                and kind.transition_for(kind.form_submit, task.state) is not None
+            )
+            released = self._moderation_released(session, wf, activity, task)
+        carried_ref = None
+        if assessment.carried_from_id is not None:
+            carried_ref = session.execute(
+                sa.select(Activity.ref)  # type: ignore[call-overload]
+                .join(Assessment, col(Assessment.activity_id) == col(Activity.id))
+                .where(col(Assessment.id) == assessment.carried_from_id)
+            ).scalar_one_or_none()
+        return AssessmentView(
+            assessment=assessment,
+            form=form,
+            scale=self.forms.scale(assessment.scale),
+            answers=answers,
+            activity=activity,
+            task=task,
+            agency=agency,
+            editable=editable,
+            moderation_released=released,
+            carried_from_ref=carried_ref,
+            problems=forms_.problems(form, answers) if assessment.status == "draft" else [],
+        )
+
+    def _moderation_released(
+        self, session: Session, wf: Workflow, activity: Activity, task: Task
+    ) -> bool:
+        """True once the agency's moderation task (one guarded by answers_moderated on this
+        task's kind) has finished."""
+        kinds = [
+            k.name
+            for k in wf.tasks.values()
+            if any(f"answers_moderated:{task.kind}" in t.guards for t in k.transitions)
+        ]
+        if not kinds:
+            return False
+        rows = session.exec(
+            select(Task).where(
+                Task.activity_id == activity.id,
+                col(Task.kind).in_(kinds),
+                Task.agency_id == task.agency_id,
+            )
+        ).all()
+        return any(not r.is_open and r.state != wf.tasks[r.kind].withdrawn_state for r in rows)
+
+    def _unmoderated(
+        self, session: Session, activity: Activity, task: Task, kind: str
+    ) -> int | None:
+        """How many answers of the agency's ``kind`` assessment have no moderated rating."""
+        ids = [
+            t.id or 0
+            for t in self._tasks_of(session, activity.id or 0)
+            if t.kind == kind and t.agency_id == task.agency_id
+        ]
+        assessment = forms_.agency_assessment(session, activity.id or 0, task.agency_id, ids)
+        if assessment is None or assessment.status != "submitted":
+            return None
+        view = self._assessment_view(session, assessment, activity, None)
+        return len(view.unmoderated())
+
+    def disagreements(self, ref: str) -> list[Disagreement]:
+        """Answers whose moderated rating differs from the self rating: the challenge list."""
+        out: list[Disagreement] = []
+        for view in self.assessments_of(ref):
+            for a in view.disagreements():
+                q = view.form.question(a.question)
+                out.append(
+                    Disagreement(
+                        assessment_id=view.assessment.id or 0,
+                        agency=view.agency.name if view.agency else "",
+                        agency_code=view.agency.code if view.agency else "",
+                        question=q.number,
+                        standard=q.standard,
+                        text=q.text,
+                        self_rating=view.scale.level(a.rating).label if a.rating else "none",
+                        moderated_rating=view.scale.level(a.moderated_rating or "").label,
+                        difference=(a.moderated_score or 0) - (a.score or 0),
+                        reason=a.moderation_reason or "",
+                    )
+                )
+        out.sort(key=lambda d: (d.agency, _question_order(d.question)))
+        return out
+
+    # ------------------------------------------------------------------ findings and actions
+    def record_finding(
+        self,
+        actor: Actor,
+        ref: str,
+        kind: str,
+        text: str,
+        agency: str | None = None,
+    ) -> Finding:
+        """Record a finding or recommendation of an activity."""
+        now = self.clock.now()
+        with self.db.write() as session:
+            activity = self._activity(session, ref)
+            return self._record_finding(session, actor, activity, kind, text, agency, None, now)
+
+    def _record_finding(
+        self,
+        session: Session,
+        actor: Actor,
+        activity: Activity,
+        kind: str,
+        text: str,
+        agency: str | None,
+        question: str | None,
+        now: datetime,
+    ) -> Finding:
+        if not actor.may(("coordinator", "manager")):
+            raise PermissionDenied(
+                f"{actor.role} {actor.id} may not record findings (allowed: coordinator, manager)"
+            )
+        if kind not in FINDING_KINDS:
+            raise InvalidInput(
+                f"'{kind}' is not a kind of finding (allowed: {', '.join(FINDING_KINDS)})"
+            )
+        text = (text or "").strip()
+        if not text:
+            raise InvalidInput(f"{activity.ref}: the {kind} has no text")
+        if len(text) > 4000:
+            raise InvalidInput(f"{activity.ref}: the {kind} is longer than 4000 characters")
+        wf = self.workflow_for(session, activity)
+        if wf.is_final(activity.state):
+            raise TransitionNotAllowed(f"{activity.ref} is {activity.state}; nothing can be added")
+        agency_row = self._agencies_by_code(session, [agency])[0] if agency else None
+        finding = Finding(
+            activity_id=activity.id or 0,
+            kind=kind,
+            text=text,
+            agency_id=agency_row.id if agency_row else None,
+            question=question,
+            created_at=now,
+            created_by=actor.id,
+        )
+        session.add(finding)
+        session.flush()
+        self._event(
+            session,
+            activity.id,
+            None,
+            actor,
+            now,
+            "finding_recorded",
+            None,
+            None,
+            None,
+            {
+                "finding": finding.id,
+                "kind": kind,
+                "text": text,
+                "agency": agency_row.code if agency_row else None,
+                "question": question,
+            },
+            None,
+        )
+        self._bump_activity(session, activity, now)
+        return finding
+
+    def findings(self, ref: str) -> list[tuple[Finding, Agency | None, list[Task]]]:
+        """An activity's findings and recommendations, each with the actions answering it."""
+        with self.db.read() as session:
+            activity = self._activity(session, ref)
+            rows = session.exec(
+                select(Finding).where(Finding.activity_id == activity.id).order_by(col(Finding.id))
+            ).all()
+            ids = [f.id for f in rows]
+            actions = (
+                session.exec(select(Task).where(col(Task.finding_id).in_(ids))).all() if ids else []
+            )
+            agencies = {a.id: a for a in session.exec(select(Agency)).all()}
+            return [
+                (
+                    f,
+                    agencies.get(f.agency_id) if f.agency_id else None,
+                    [t for t in actions if t.finding_id == f.id],
+                )
+                for f in rows
+            ]
+
+    def raise_action(
+        self,
+        actor: Actor,
+        ref: str,
+        agency: str,
+        inputs: Mapping[str, Any],
+        finding_id: int | None = None,
+    ) -> Outcome:
+        """An action for ``agency`` in the activity's action plan (opened if there is none),
+        answering a finding or recommendation when ``finding_id`` is given."""
+        now = self.clock.now()
+        with self.db.write() as session:
+            activity = self._activity(session, ref)
+            finding = None
+            if finding_id is not None:
+                finding = session.get(Finding, finding_id)
+                if finding is None or finding.activity_id != activity.id:
+                    raise NotFound(f"{activity.ref} has no finding {finding_id}")
+            return self._raise_action(session, actor, activity, agency, inputs, finding, now)
+
+    def raise_action_from_question(
+        self,
+        actor: Actor,
+        assessment_id: int,
+        question: str,
+        inputs: Mapping[str, Any],
+        agency: str | None = None,
+    ) -> Outcome:
+        """Record the question as a recommendation and raise an action on it for the
+        assessment's agency (or ``agency`` for a meeting's judgements), in one transaction."""
+        now = self.clock.now()
+        with self.db.write() as session:
+            assessment = session.get(Assessment, assessment_id)
+            if assessment is None:
+                raise NotFound(f"no assessment {assessment_id}")
+            activity = session.get(Activity, assessment.activity_id)
+            assert activity is not None
+            form = forms_.pinned_form(session, self.forms, assessment)
+            try:
+                q = form.question(question)
+            except KeyError:
+                raise NotFound(f"no question '{question}' in form '{form.name}'") from None
+            if agency is None:
+                row = session.get(Agency, assessment.agency_id) if assessment.agency_id else None
+                if row is None:
+                    raise InvalidInput("choose the agency that owns the action")
+                agency = row.code
+            text = f"{form.title}, question {q.number}: {q.text}"
+            finding = self._record_finding(
+                session,
+                actor,
+                activity,
+                "recommendation",
+                text[:4000],
+                agency,
+                f"{form.name} {q.number}",
+                now,
+            )
+            return self._raise_action(session, actor, activity, agency, inputs, finding, now)
+
+    def _raise_action(
+        self,
+        session: Session,
+        actor: Actor,
+        activity: Activity,
+        agency: str,
+        inputs: Mapping[str, Any],
+        finding: Finding | None,
+        now: datetime,
+    ) -> Outcome:
+        if activity.workflow == "action_plan":
+            plan = activity
+        else:
+            plan = self._open_child_plan(session, activity) or self._open_plan_for(
+                session, actor, activity, now
+            )
+        (agency_row,) = self._agencies_by_code(session, [agency])
+        insert_new(
+            session,
+            ActivityAgency.__table__,  # type: ignore[attr-defined]
+            {"activity_id": plan.id, "agency_id": agency_row.id},
+            ("activity_id", "agency_id"),
+        )
+        values = dict(inputs)
+        if finding is not None and not values.get("recommendation"):
+            values["recommendation"] = finding.text
+        outcome = self._add_task(
+            session,
+            actor,
+            plan,
+            "action",
+            agency_row.code,
+            values,
+            now,
+            finding.id if finding is not None else None,
+        )
+        if plan is not activity:
+            outcome.spawned.append(plan)
+        return outcome
+
+    def _open_child_plan(self, session: Session, activity: Activity) -> Activity | None:
+        return session.exec(
+            select(Activity)
+            .where(
+                Activity.parent_id == activity.id,
+                Activity.workflow == "action_plan",
+                col(Activity.closed_at).is_(None),
+            )
+            .order_by(col(Activity.id).desc())
+            .limit(1)
+        ).first()
+
+    def _open_plan_for(
+        self, session: Session, actor: Actor, activity: Activity, now: datetime
+    ) -> Activity:
+        plan_wf = self.registry.get("action_plan")
+        agencies = self._activity_agencies(session, activity.id or 0)
+        origin = PLAN_ORIGINS.get(activity.workflow, "other")
+        child = self._insert_activity(
+            session,
+            actor,
+            plan_wf,
+            f"Action plan: {activity.title}"[:300],
+            agencies,
+            {"origin": origin},
+            now,
+            activity.id,
+        )
+        self._event(
+            session,
+            child.id or 0,
+            None,
+            actor,
+            now,
+            "opened",
+            None,
+            None,
+            child.state,
+            {"spawned_from": activity.ref},
+            None,
+        )
+        self._event(
+            session,
+            activity.id or 0,
+            None,
+            actor,
+            now,
+            "spawned",
+            None,
+            None,
+            None,
+            {"action_plan": child.ref},
+            None,
+        )
+        return child
 
     # ------------------------------------------------------------------ deadlines
     def extend_deadline(
@@ -1009,7 +1779,13 @@ class Service:
             due = task_due(task)
             assert due is not None
             chosen = pick(self._rungs_for(kind, task, due), since, now)
-            self._cas_task(session, task, task.version, {"next_reminder_at": chosen.next_at}, now)
+            changes: dict[str, Any] = {"next_reminder_at": chosen.next_at}
+            escalations = sum(1 for r in chosen.send if r.key.startswith("escalate"))
+            if escalations:
+                changes["escalations_sent"] = task.escalations_sent + escalations
+            if len(chosen.send) > escalations:
+                changes["reminders_sent"] = task.reminders_sent + len(chosen.send) - escalations
+            self._cas_task(session, task, task.version, changes, now)
             if not chosen.send:
                 return 0, 0
             event_id = self._event(
@@ -1162,6 +1938,7 @@ class Service:
             data=dict(values),
             created_at=now,
             updated_at=now,
+            category=kind.report_as,
         )
         if kind.deadline is not None:
             basis = self._basis(kind, activity, values, now)
@@ -1188,6 +1965,35 @@ class Service:
             {"kind": kind.name, "due": _iso(task.due_on), **_jsonable(values)},
             None,
         )
+        if kind.form is not None:
+            form = self.forms.get(kind.form)
+            assessment = forms_.start(
+                session, self.forms, form, activity, task, agency, actor.id, now
+            )
+            if assessment.carried_from_id is not None:
+                carried = session.execute(
+                    sa.select(sa.func.count())
+                    .select_from(AssessmentAnswer)
+                    .where(col(AssessmentAnswer.assessment_id) == assessment.id)
+                ).scalar_one()
+                self._event(
+                    session,
+                    activity.id or 0,
+                    task.id,
+                    actor,
+                    now,
+                    "assessment_started",
+                    None,
+                    task.state,
+                    task.state,
+                    {
+                        "assessment": assessment.id,
+                        "form": form.name,
+                        "carried_from": assessment.carried_from_id,
+                        "carried_forward": carried,
+                    },
+                    None,
+                )
         return task
 
     def _basis(
@@ -1242,6 +2048,15 @@ class Service:
             changes.update(is_open=False, closed_at=now, next_reminder_at=None)
         answered = kind.states[to_state].answered or kind.is_final(to_state)
         live = task.deadline_status in ("running", "paused")
+        was_answered = kind.states[from_state].answered or kind.is_final(from_state)
+        if answered and not was_answered and to_state != kind.withdrawn_state:
+            changes["answered_at"] = now
+            if live and task.due_on is not None:
+                today = self.calendar.local_date(now)
+                late = self.calendar.working_days_between(task.due_on, today)
+                changes["late_working_days"] = max(late, 0)
+            elif task.deadline_status != "met":
+                changes["late_working_days"] = None
         if to_state == kind.withdrawn_state and (live or task.deadline_status == "met"):
             changes.update(deadline_status="withdrawn", paused_at=None, next_reminder_at=None)
         elif live and answered:  # answered on time or late, paused or not: the clock stops
@@ -1335,6 +2150,23 @@ class Service:
                     )
                     self._withdrawn_notice(session, wf, activity, task, event_id, now, outcome)
         elif effect == "spawn_action_plan":
+            existing = self._open_child_plan(session, activity)
+            if existing is not None:  # actions already raised (from a question or a finding)
+                self._event(
+                    session,
+                    activity.id or 0,
+                    None,
+                    actor,
+                    now,
+                    "spawned",
+                    None,
+                    None,
+                    None,
+                    {"action_plan": existing.ref, "already_open": True},
+                    None,
+                )
+                outcome.spawned.append(existing)
+                return
             plan_wf = self.registry.get("action_plan")
             child = self._insert_activity(
                 session,

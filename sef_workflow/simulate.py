@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from .app import build_calendar, build_notifier, build_registry
+from .assessments import fill
 from .calendar import WorkingCalendar, describe_remaining, format_date, remaining
 from .clock import FakeClock
 from .config import LoadedSettings
@@ -432,9 +433,15 @@ class _Run:
                 continue
             reason = "Simulation" if t.reason_required else None
             try:
-                out = self.svc.fire_task(
-                    actor, task.id, t.trigger, _placeholders(t.inputs, today), reason
-                )
+                if kind.form is not None and t.trigger == kind.form_submit:
+                    view = self.svc.assessment_for_task(actor, task.id)
+                    out = self.svc.submit_assessment(
+                        actor, task.id, fill(view.form, view.scale, evidence="Simulation")
+                    )
+                else:
+                    out = self.svc.fire_task(
+                        actor, task.id, t.trigger, _placeholders(t.inputs, today), reason
+                    )
             except SefError as exc:
                 self._note(f"{agency.name} could not answer '{task.title}': {exc}")
                 continue

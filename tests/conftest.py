@@ -18,6 +18,7 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
+from sef_workflow.assessments import fill
 from sef_workflow.calendar import LONDON, WorkingCalendar
 from sef_workflow.clock import FakeClock
 from sef_workflow.db import Database
@@ -33,6 +34,12 @@ POSTGRES_URL = os.environ.get(
     "SEF_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 _pg_state: dict[str, str | None] = {}
+
+
+def answer_form(service: Service, actor: Actor, task_id: int, rating: str | None = None) -> None:
+    """Fill in every answer of a task's assessment form (a return's content), not submitting."""
+    view = service.assessment_for_task(actor, task_id)
+    service.save_answers(actor, task_id, fill(view.form, view.scale, rating))
 
 
 def _postgres_problem() -> str | None:
@@ -143,7 +150,7 @@ def process_config(tmp_path: Path) -> tuple[dict[str, str], list[str]]:
     config = tmp_path / "sef.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{tmp_path / "w.db"}"\n'
-        f'[workflows]\ndirectory = "{WORKFLOWS}"\ntemplates = "{ROOT / "notifications"}"\n'
+        f'[workflows]\ndirectory = "{WORKFLOWS}"\ntemplates = "{ROOT / "notifications"}"\nforms = "{ROOT / "forms"}"\n'
         f"[scheduler]\nsweep_interval_seconds = 5\ndeliver_interval_seconds = 1\n"
         f'programme_file = "{ROOT / "programme.toml"}"\n'
         f"[mail]\ncatcher_port = 0\n",

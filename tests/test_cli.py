@@ -54,6 +54,7 @@ COMMANDS = [
     "task",
     "outbox",
     "mail",
+    "evidence-pack",
     "worker",
     "sweep",
     "status",
@@ -126,7 +127,8 @@ def _config(tmp_path: Path) -> Path:
     path = tmp_path / "sef.toml"
     path.write_text(
         f'[database]\nurl = "sqlite:///{tmp_path / "sef.db"}"\n'
-        f'[workflows]\ndirectory = "{WORKFLOWS}"\ntemplates = "{WORKFLOWS.parent / "notifications"}"\n',
+        f'[workflows]\ndirectory = "{WORKFLOWS}"\ntemplates = "{WORKFLOWS.parent / "notifications"}"\n'
+        f'forms = "{WORKFLOWS.parent / "forms"}"\n',
         encoding="utf-8",
     )
     return path

@@ -446,6 +446,7 @@ def test_workflow_parameters_from_config_file(tmp_path: Path) -> None:
     head = (
         f'[database]\nurl = "sqlite:///{tmp_path}/p.db"\n[workflows]\ndirectory = "{WORKFLOWS}"\n'
         f'templates = "{WORKFLOWS.parent / "notifications"}"\n'
+        f'forms = "{WORKFLOWS.parent / "forms"}"\n'
     )
     good = _write(
         tmp_path,

@@ -167,7 +167,7 @@ TASK_PATHS = {
     ("practice_review", "chronology"): (["submit", "send_back", "submit", "accept"], "accepted"),
     ("practice_review", "panel_notification"): (["complete"], "done"),
     ("section11", "s11_return"): (["submit", "accept"], "accepted"),
-    ("section11", "moderation"): (["record_rating"], "moderated"),
+    ("section11", "moderation"): (["finish_moderation"], "moderated"),
     ("section11", "agency_action_plan"): (["submit", "agree"], "agreed"),
     ("action_plan", "action"): (
         [

@@ -29,7 +29,7 @@ from sef_workflow.notify.render import (
 )
 from sef_workflow.service import Service
 
-from .conftest import COORDINATOR, FICTIONAL_AGENCIES, MANAGER, TEMPLATES, WORKFLOWS
+from .conftest import COORDINATOR, FICTIONAL_AGENCIES, MANAGER, TEMPLATES, WORKFLOWS, answer_form
 
 POL, ICB, CSC = FICTIONAL_AGENCIES
 PARTNERSHIP = "Northshire Safeguarding Children Partnership (fictional)"
@@ -90,6 +90,7 @@ def _seed(svc: Service, clock: FakeClock) -> str:
     assert statutory.due_on == date(2026, 2, 2)
 
     csc_lead = svc.resolve_actor(CSC.lead_email)
+    answer_form(svc, csc_lead, _id(first["CSC"]))
     svc.fire_task(csc_lead, _id(first["CSC"]), "submit", {"summary": "Return attached"})
     return review.activity.ref
 

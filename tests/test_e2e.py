@@ -154,7 +154,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     config.write_text(
         f'[partnership]\nbase_url = "http://127.0.0.1:{port}"\n'
         f'[database]\nurl = "sqlite:///{tmp_path / "e2e.db"}"\n'
-        f'[workflows]\ndirectory = "{ROOT / "workflows"}"\ntemplates = "{ROOT / "notifications"}"\n'
+        f'[workflows]\ndirectory = "{ROOT / "workflows"}"\ntemplates = "{ROOT / "notifications"}"\nforms = "{ROOT / "forms"}"\n'
         f"[scheduler]\nsweep_interval_seconds = 60\ndeliver_interval_seconds = 1\n"
         f'programme_file = "{tmp_path / "no-programme.toml"}"\n'  # nothing opens by itself
         f'[smtp]\nhost = ""\n'

@@ -17,7 +17,7 @@ from sef_workflow.notify.outbox import About, insert_notification
 from sef_workflow.service import Actor, Service
 from sef_workflow.web.auth import link_next, login_url, token_hash, use_login_link
 
-from .conftest import COORDINATOR, MANAGER
+from .conftest import COORDINATOR, MANAGER, answer_form
 
 
 def _rows(svc: Service) -> list[Notification]:
@@ -103,6 +103,7 @@ def test_return_received_goes_to_the_coordinator(partnership: Service) -> None:
     assert task.task_id is not None
     assert task.agency_id is not None
     lead = Actor(id="lead@csc.northshire.example", role="agency", agency_id=task.agency_id)
+    answer_form(partnership, lead, task.task_id)
     out = partnership.fire_task(lead, task.task_id, "submit", {"summary": "Attached"})
     assert [(n.template, n.address) for n in out.notifications] == [
         ("return_received", COORDINATOR.id)
@@ -218,6 +219,7 @@ def test_staff_emails_keep_the_activity_link(partnership: Service) -> None:
     assert task.task_id is not None
     assert task.agency_id is not None
     lead = Actor(id="lead@csc.northshire.example", role="agency", agency_id=task.agency_id)
+    answer_form(partnership, lead, task.task_id)
     partnership.fire_task(lead, task.task_id, "submit", {"summary": "Attached"})
     received = _rows(partnership)[-1]
     assert received.recipient_role == "coordinator"

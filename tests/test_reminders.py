@@ -13,7 +13,7 @@ from sef_workflow.clock import FakeClock
 from sef_workflow.models import Event, Notification, Task
 from sef_workflow.service import Actor, Service
 
-from .conftest import COORDINATOR
+from .conftest import COORDINATOR, answer_form
 
 
 def _hours(start: datetime, end: datetime) -> Iterator[datetime]:
@@ -173,6 +173,7 @@ def test_answering_between_sweeps_stops_the_ladder(partnership: Service, clock: 
     assert task.id is not None
     assert task.agency_id is not None
     lead = Actor(id=LEAD, role="agency", agency_id=task.agency_id)
+    answer_form(partnership, lead, task.id)
     partnership.fire_task(lead, task.id, "submit", {"summary": "Returned (fictional)"})
     start = _last_id(partnership)
     for t in _hours(

@@ -17,7 +17,7 @@ from sef_workflow.errors import (
 from sef_workflow.models import Task
 from sef_workflow.service import Actor, Service, TaskFilter
 
-from .conftest import COORDINATOR, MANAGER
+from .conftest import COORDINATOR, MANAGER, answer_form
 
 
 def _open_audit(svc: Service) -> str:
@@ -79,6 +79,7 @@ def test_guard_refuses_until_returns_accepted(partnership: Service) -> None:
     for task in tasks:
         agency = Actor(id="lead@x.example", role="agency", agency_id=task.agency_id)
         assert task.id is not None
+        answer_form(partnership, agency, task.id)
         partnership.fire_task(agency, task.id, "submit", {"summary": "Return attached"})
         partnership.fire_task(COORDINATOR, task.id, "accept")
     out = partnership.fire(COORDINATOR, ref, "convene_meeting", {"meeting_date": "2026-02-10"})
@@ -96,6 +97,7 @@ def test_agency_cannot_touch_another_agencys_task(partnership: Service) -> None:
     with pytest.raises(PermissionDenied, match="another agency"):
         partnership.fire_task(intruder, a.id, "submit", {"summary": "x"})
     owner = Actor(id="lead@own.example", role="agency", agency_id=a.agency_id)
+    answer_form(partnership, owner, a.id)
     partnership.fire_task(owner, a.id, "submit", {"summary": "Return attached"})
     with pytest.raises(PermissionDenied, match=r"may not fire 'accept'.*allowed: coordinator"):
         partnership.fire_task(owner, a.id, "accept")
@@ -224,6 +226,7 @@ def test_answering_while_paused_meets_the_deadline(partnership: Service) -> None
     assert task.id is not None
     partnership.pause_deadline(COORDINATOR, task.id, "Waiting on records")
     lead = Actor(id="lead@x.example", role="agency", agency_id=task.agency_id)
+    answer_form(partnership, lead, task.id)
     partnership.fire_task(lead, task.id, "submit", {"summary": "Return attached"})
     answered, _ = partnership.get_task(task.id)
     assert (answered.deadline_status, answered.paused_at, answered.next_reminder_at) == (

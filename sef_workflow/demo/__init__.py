@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..app import App
+from ..assessments import fill
 from ..clock import FakeClock
 from ..directory import parse_agencies_csv
 from ..errors import InvalidInput
@@ -32,6 +33,17 @@ COORDINATOR_2 = ("Drew Coordinator", "coordinator2@northshire-scp.example", "coo
 MANAGER = ("Morgan Business Manager", "manager@northshire-scp.example", "manager")
 CHAIR = ("Sam Subgroup Chair", "chair@northshire-scp.example", "manager")
 STAFF = (ADMIN, COORDINATOR, COORDINATOR_2, MANAGER, CHAIR)
+#: Task kinds whose owner completes an assessment form (submitted through the form).
+FORM_TASKS = frozenset({"audit_return", "s11_return"})
+#: The audit meeting's judgements in the demo's finished themed audit.
+JUDGEMENTS = {
+    "recognition": "good",
+    "assessment": "requires_improvement",
+    "planning_intervention": "requires_improvement",
+    "joint_working": "good",
+    "impact": "requires_improvement",
+    "overall_quality": "requires_improvement",
+}
 
 
 def agencies_csv() -> str:
@@ -153,6 +165,11 @@ class _Story:
     def task_fire(self, actor: Actor, task: Task, trigger: str, **inputs: Any) -> None:
         assert task.id is not None
         reason = inputs.pop("reason", None)
+        rating = inputs.pop("rating", None)
+        if trigger == "submit" and task.kind in FORM_TASKS:
+            view = self.svc.assessment_for_task(actor, task.id)
+            self.svc.submit_assessment(actor, task.id, fill(view.form, view.scale, rating))
+            return
         self.svc.fire_task(actor, task.id, trigger, inputs, reason)
 
     # -- the story
@@ -235,14 +252,12 @@ class _Story:
             self.coord2,
             done,
             "record_judgements",
-            {
-                "recognition": "good",
-                "assessment": "requires_improvement",
-                "planning_intervention": "requires_improvement",
-                "joint_working": "good",
-                "impact": "requires_improvement",
-                "overall_quality": "requires_improvement",
-            },
+            answers=fill(
+                svc.forms.get("maa_judgements"),
+                svc.forms.scale("ofsted"),
+                lambda q: JUDGEMENTS[q.number],
+                "Discussed at the audit meeting (fictional).",
+            ),
         )
         self.day(17)
         svc.fire(
@@ -364,8 +379,7 @@ class _Story:
                 self.agency(code),
                 self.agency_task(s11, "s11_return", code),
                 "submit",
-                self_rating=rating,
-                summary="Self-assessment submitted",
+                rating=rating,
             )
 
         # Report and data requests.

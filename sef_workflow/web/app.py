@@ -578,6 +578,31 @@ class Web:
             signed = web.staff(request)
             return web.activity_page(request, signed, ref, None)
 
+        @api.get("/activities/{ref}/evidence.zip", include_in_schema=False)
+        def evidence_zip(request: Request, ref: str) -> Response:
+            # a plain def: FastAPI builds the zip in its thread pool, off the event loop
+            from ..evidence import evidence_pack, pack_filename
+
+            web.need(request, "coordinator", "manager")
+            s = web.app.settings.settings
+            data = evidence_pack(
+                web.db,
+                ref,
+                upload_dir=web.settings.upload_dir,
+                calendar=web.cal,
+                partnership=s.partnership.name,
+                now=web.now(),
+                from_addr=s.smtp.from_address or s.partnership.business_unit_email,
+            )
+            return Response(
+                data,
+                media_type="application/zip",
+                headers={
+                    "Content-Disposition": f'attachment; filename="{pack_filename(ref)}"',
+                    "Cache-Control": "no-store",
+                },
+            )
+
         @api.post("/activities/{ref}/fire", response_class=HTMLResponse, include_in_schema=False)
         async def fire(request: Request, ref: str) -> Response:
             signed = web.staff(request)
