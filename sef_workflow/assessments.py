@@ -114,7 +114,8 @@ def problems(form: Form, answers: Mapping[str, AssessmentAnswer]) -> list[str]:
             out.append(f"{describe(q).capitalize()}: choose a rating")
         elif rating is not None and q.evidence == "required" and not evidence:
             out.append(f"{describe(q).capitalize()}: describe the evidence for the rating")
-        if a is not None and a.carried_forward and not a.reviewed:
+        elif a is not None and a.carried_forward and not a.reviewed:
+            # (choosing the missing rating or evidence above reviews a carried answer too)
             out.append(
                 f"{describe(q).capitalize()}: carried forward from the last cycle and not yet "
                 "reviewed: confirm it still holds or change it"

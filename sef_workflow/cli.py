@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,6 +21,8 @@ import click
 
 if TYPE_CHECKING:
     from .app import App
+    from .assessments import AssessmentView
+    from .reports.model import Report, Table
     from .service import Actor, Service
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -716,6 +718,846 @@ def task_resume(c: Context, task_id: int, reason: str) -> None:
 def task_waive(c: Context, task_id: int, reason: str, approver: str) -> None:
     """Waive a deadline where its rule allows (statutory notification deadlines never)."""
     _print_deadline(c, c.service.waive_deadline(c.actor(), task_id, reason, approver))
+
+
+# --------------------------------------------------------------------------------- assessment
+def _parse_answers(pairs: Sequence[str], option: str, what: str) -> dict[str, str]:
+    """``QUESTION=VALUE`` pairs, in the order given; a question given twice is refused."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r}: expected QUESTION={what}", param_hint=option)
+        if key in out:
+            raise click.BadParameter(f"question {key!r} is given twice", param_hint=option)
+        out[key] = value
+    return out
+
+
+def _label(view: AssessmentView, rating: str | None) -> str:
+    if rating is None:
+        return "not rated"
+    try:
+        return view.scale.level(rating).label
+    except KeyError:
+        return rating
+
+
+def _moment(c: Context, moment: Any) -> str:
+    return str(moment.astimezone(c.app.calendar.tz).strftime("%a %d %b %Y %H:%M"))
+
+
+def _wrapped(text: str, indent: str, first: str | None = None) -> list[str]:
+    import textwrap
+
+    lines: list[str] = []
+    for i, paragraph in enumerate(text.strip().splitlines() or [""]):
+        lead = first if first is not None and i == 0 else indent
+        lines.extend(
+            textwrap.wrap(
+                paragraph.strip(),
+                width=92,
+                initial_indent=lead,
+                subsequent_indent=indent,
+                break_on_hyphens=False,
+            )
+            or [lead.rstrip()]
+        )
+    return lines
+
+
+def _print_assessment(c: Context, view: AssessmentView, staff: bool) -> None:
+    """The form, standard by standard, with each answer and what still blocks submitting."""
+    a = view.assessment
+    show_moderation = staff or view.moderation_released
+    owner = f"{view.agency.name} ({view.agency.code})" if view.agency else "the partnership"
+    click.echo(f"{view.form.title}: {view.activity.ref}, {owner}")
+    what = f"task {view.task.id} ({view.task.state})" if view.task else f"stage {a.stage}"
+    click.echo(f"  assessment {a.id}, {what}; version {a.version}")
+    if a.status == "submitted":
+        when = _moment(c, a.submitted_at) if a.submitted_at else "-"
+        click.echo(f"  status: submitted {when} by {a.submitted_by or '-'}")
+    else:
+        can = "answers can be changed" if view.editable else "answers cannot be changed now"
+        click.echo(f"  status: draft ({can})")
+    levels = ", ".join(f"{lv.key} ({lv.label})" for lv in view.scale.levels)
+    click.echo(f"  scale: {view.scale.title}; ratings: {levels}")
+    if view.carried_from_ref:
+        left = len(view.unreviewed())
+        click.echo(
+            f"  carried forward from {view.carried_from_ref}: "
+            f"{left} {'answer' if left == 1 else 'answers'} not yet reviewed"
+        )
+    questions = view.form.questions()
+    if a.status == "submitted" and view.task is not None:
+        if staff:
+            moderated = len(questions) - len(view.unmoderated())
+            released = "released" if view.moderation_released else "not yet released"
+            click.echo(
+                f"  moderation: {moderated} of {len(questions)} answers moderated, "
+                f"{len(view.disagreements())} differ from the self rating; {released} to the "
+                "agency"
+            )
+        elif view.moderation_released:
+            click.echo("  moderation: finished; the moderated ratings are shown below")
+    for standard in view.form.standards:
+        click.echo("")
+        click.echo(f"Standard {standard.key}: {standard.title}")
+        for q in standard.questions:
+            pad = " " * 7
+            optional = "" if q.required else " (optional)"
+            for line in _wrapped(q.text + optional, pad, f"  {q.number}  "):
+                click.echo(line)
+            ans = view.answers.get(q.number)
+            rating = ans.rating if ans is not None else None
+            marker = ""
+            if ans is not None and ans.carried_forward:
+                marker = (
+                    "  [carried forward, not yet reviewed]"
+                    if not ans.reviewed
+                    else "  [carried forward, reviewed]"
+                )
+            click.echo(f"{pad}rating: {_label(view, rating)}{marker}")
+            if q.evidence != "none":
+                evidence = (ans.evidence or "").strip() if ans is not None else ""
+                if evidence:
+                    for line in _wrapped(evidence, pad + "  ", pad + "evidence: "):
+                        click.echo(line)
+                else:
+                    needed = " (required)" if q.evidence == "required" else ""
+                    click.echo(f"{pad}evidence: none given{needed}")
+            if show_moderation and ans is not None and ans.moderated_rating is not None:
+                shown = f"{pad}moderated: {_label(view, ans.moderated_rating)}"
+                if ans.moderation_reason:
+                    for line in _wrapped(ans.moderation_reason, pad + "  ", shown + "; reason: "):
+                        click.echo(line)
+                else:
+                    click.echo(shown)
+    if a.status == "draft":
+        click.echo("")
+        if view.problems:
+            n = len(view.problems)
+            click.echo(f"Needs attention before submitting ({n}):")
+            for problem in view.problems:
+                click.echo(f"  - {problem}")
+        elif view.task is not None:
+            click.echo(f"Complete: ready to submit (sef assessment submit {view.task.id})")
+
+
+@main.group()
+def assessment() -> None:
+    """Assessment forms: show, answer part-way, submit, moderate; the challenge list."""
+
+
+@assessment.command("show")
+@click.argument("task_id", type=int, required=False)
+@click.option(
+    "--assessment",
+    "assessment_id",
+    type=int,
+    metavar="ID",
+    help="Show assessment ID instead (a meeting's judgements have no task).",
+)
+@pass_ctx
+def assessment_show(c: Context, task_id: int | None, assessment_id: int | None) -> None:
+    """Show the assessment form of task TASK_ID: every standard and question with its rating,
+    evidence, carried-forward marker and (for staff, or the agency once moderation is
+    finished) the moderated rating and reason; then what still blocks submitting."""
+    if (task_id is None) == (assessment_id is None):
+        raise click.UsageError("give exactly one of TASK_ID or --assessment ID")
+    actor = c.actor()
+    service = c.service
+    if task_id is not None:
+        view = service.assessment_for_task(actor, task_id)
+    else:
+        view = service.assessment(actor, assessment_id or 0)
+    _print_assessment(c, view, staff=actor.role != "agency")
+
+
+@assessment.command("list")
+@click.argument("ref")
+@pass_ctx
+def assessment_list(c: Context, ref: str) -> None:
+    """List the assessments of activity REF: agencies' returns and meetings' judgements."""
+    rows = []
+    for view in c.service.assessments_of(ref):
+        a = view.assessment
+        total = len(view.form.questions())
+        rated = sum(1 for x in view.answers.values() if x.rating is not None)
+        moderated = total - len(view.unmoderated())
+        moderable = view.task is not None and (
+            view.form.purpose == "self_assessment" or moderated > 0
+        )
+        moderation = f"{moderated}/{total}" if moderable else "-"
+        rows.append(
+            (
+                str(a.id),
+                str(a.task_id) if a.task_id is not None else "-",
+                view.agency.code if view.agency else "-",
+                a.form_name,
+                a.stage,
+                a.status,
+                f"{rated}/{total}",
+                moderation,
+                str(len(view.disagreements())),
+            )
+        )
+    _table(
+        rows,
+        ("ID", "TASK", "AGENCY", "FORM", "STAGE", "STATUS", "RATED", "MODERATED", "DIFFER"),
+    )
+
+
+@assessment.command("answer")
+@click.argument("task_id", type=int)
+@click.option(
+    "--rating",
+    "ratings",
+    multiple=True,
+    metavar="Q=KEY",
+    help="Rate question Q with level KEY of the scale (repeat; Q= clears the rating).",
+)
+@click.option(
+    "--evidence",
+    "evidence",
+    multiple=True,
+    metavar="Q=TEXT",
+    help="The evidence for question Q (repeat; Q= clears it).",
+)
+@click.option(
+    "--reviewed",
+    "reviewed",
+    multiple=True,
+    metavar="Q",
+    help="Confirm that question Q's carried-forward answer still holds (repeat).",
+)
+@click.option(
+    "--expected-version",
+    type=int,
+    metavar="N",
+    help="Refuse if the assessment changed since version N (as shown by assessment show).",
+)
+@pass_ctx
+def assessment_answer(
+    c: Context,
+    task_id: int,
+    ratings: tuple[str, ...],
+    evidence: tuple[str, ...],
+    reviewed: tuple[str, ...],
+    expected_version: int | None,
+) -> None:
+    """Save answers to task TASK_ID's form part-way; nothing is required until submitting.
+
+    Answers not named are left as they are. Giving a rating or evidence for a carried-forward
+    answer also confirms it. Prints what was saved and what is still missing.
+    """
+    from .assessments import AnswerInput
+    from .errors import InvalidInput
+
+    given_ratings = _parse_answers(ratings, "--rating", "KEY")
+    given_evidence = _parse_answers(evidence, "--evidence", "TEXT")
+    confirmed = [q.strip() for q in reviewed if q.strip()]
+    if not (given_ratings or given_evidence or confirmed):
+        raise click.UsageError(
+            "give at least one --rating Q=KEY, --evidence Q=TEXT or --reviewed Q"
+        )
+    actor = c.actor()
+    service = c.service
+    before = service.assessment_for_task(actor, task_id)
+    questions = {q.number: q for q in before.form.questions()}
+    order = {number: i for i, number in enumerate(questions)}
+    numbers = sorted(
+        dict.fromkeys([*given_ratings, *given_evidence, *confirmed]),
+        key=lambda n: order.get(n, len(order)),
+    )
+    for number in given_evidence:
+        q = questions.get(number)
+        if q is not None and q.evidence == "none" and given_evidence[number].strip():
+            raise InvalidInput(
+                f"answers for task {task_id}: question {number} (standard {q.standard}) takes "
+                "no evidence; nothing was saved"
+            )
+    answers: dict[str, AnswerInput] = {}
+    for number in numbers:
+        current = before.answers.get(number)
+        answers[number] = AnswerInput(
+            rating=given_ratings.get(number, current.rating if current else None),
+            evidence=given_evidence.get(number, current.evidence if current else None),
+            reviewed=True,
+        )
+    expected = before.assessment.version if expected_version is None else expected_version
+    after = service.save_answers(actor, task_id, answers, expected)
+
+    def state(view: AssessmentView, number: str) -> tuple[Any, ...]:
+        x = view.answers.get(number)
+        return (None, None, True) if x is None else (x.rating, x.evidence, x.reviewed)
+
+    changed = [n for n in numbers if state(before, n) != state(after, n)]
+    same = [n for n in numbers if n not in changed]
+    click.echo(
+        f"task {task_id} of {after.activity.ref}: saved {len(changed)} "
+        f"{'answer' if len(changed) == 1 else 'answers'} "
+        f"(assessment {after.assessment.id}, version {after.assessment.version})"
+    )
+    for number in changed:
+        ans = after.answers.get(number)
+        q = questions[number]
+        parts = [_label(after, ans.rating if ans else None)]
+        if q.evidence != "none":
+            parts.append("evidence given" if ans and ans.evidence else "no evidence")
+        click.echo(f"  {number}  {'; '.join(parts)}")
+    if same:
+        click.echo(f"  unchanged: {', '.join(same)}")
+    if after.problems:
+        click.echo(f"still needed before submitting ({len(after.problems)}):")
+        for problem in after.problems:
+            click.echo(f"  - {problem}")
+    else:
+        click.echo(f"complete: ready to submit (sef assessment submit {task_id})")
+
+
+@assessment.command("submit")
+@click.argument("task_id", type=int)
+@click.option(
+    "--expected-version",
+    type=int,
+    metavar="N",
+    help="Refuse if the assessment changed since version N (as shown by assessment show).",
+)
+@pass_ctx
+def assessment_submit(c: Context, task_id: int, expected_version: int | None) -> None:
+    """Submit task TASK_ID's form; refused, with every question needing attention listed,
+    until the required answers are there and every carried-forward answer is reviewed."""
+    from .errors import InvalidInput
+
+    actor = c.actor()
+    service = c.service
+    try:
+        out = service.submit_assessment(actor, task_id, expected_version=expected_version)
+    except InvalidInput:
+        view = service.assessment_for_task(actor, task_id)
+        if not view.problems:
+            raise
+        n = len(view.problems)
+        lines = [
+            f"cannot submit the {view.form.title} for task {task_id} of {view.activity.ref}: "
+            f"{n} {'answer needs' if n == 1 else 'answers need'} attention; nothing was changed",
+            *(f"  - {p}" for p in view.problems),
+        ]
+        raise InvalidInput("\n".join(lines)) from None
+    view = service.assessment_for_task(actor, task_id)
+    rated = sum(1 for x in view.answers.values() if x.rating is not None)
+    click.echo(
+        f"task {task_id} of {out.activity.ref}: {out.from_state} -> {out.to_state}; "
+        f"assessment {view.assessment.id} submitted ({rated} ratings)"
+    )
+
+
+@assessment.command("moderate")
+@click.argument("assessment_id", type=int)
+@click.option(
+    "--rating",
+    "ratings",
+    multiple=True,
+    metavar="Q=KEY",
+    help="The moderated rating of question Q (repeat).",
+)
+@click.option(
+    "--reason",
+    "reasons",
+    multiple=True,
+    metavar="Q=TEXT",
+    help="Why question Q's moderated rating differs from the self rating (repeat).",
+)
+@click.option(
+    "--agree-rest",
+    is_flag=True,
+    help="Moderate every other answer not yet moderated at its self rating.",
+)
+@click.option(
+    "--expected-version",
+    type=int,
+    metavar="N",
+    help="Refuse if the assessment changed since version N.",
+)
+@pass_ctx
+def assessment_moderate(
+    c: Context,
+    assessment_id: int,
+    ratings: tuple[str, ...],
+    reasons: tuple[str, ...],
+    agree_rest: bool,
+    expected_version: int | None,
+) -> None:
+    """Record moderated ratings of submitted assessment ASSESSMENT_ID (coordinators and
+    managers). A reason is required wherever the moderated rating differs from the self
+    rating; a reason alone changes the reason of a rating already moderated."""
+    from .assessments import Moderation
+    from .errors import InvalidInput
+
+    given = _parse_answers(ratings, "--rating", "KEY")
+    why = _parse_answers(reasons, "--reason", "TEXT")
+    if not (given or why or agree_rest):
+        raise click.UsageError(
+            "give at least one --rating Q=KEY or --reason Q=TEXT, or --agree-rest"
+        )
+    actor = c.actor()
+    service = c.service
+    before = service.assessment(actor, assessment_id)
+    moderation: dict[str, Moderation] = {}
+    for number in dict.fromkeys([*given, *why]):
+        rating = given.get(number)
+        if rating is None:
+            current = before.answers.get(number)
+            rating = current.moderated_rating if current is not None else None
+            if rating is None:
+                raise InvalidInput(
+                    f"moderating assessment {assessment_id}: question {number} has a reason but "
+                    f"no moderated rating: give --rating {number}=KEY; nothing was saved"
+                )
+        moderation[number] = Moderation(rating=rating, reason=why.get(number))
+    if agree_rest:
+        for number in before.unmoderated():
+            ans = before.answers.get(number)
+            if number not in moderation and ans is not None and ans.rating is not None:
+                moderation[number] = Moderation(rating=ans.rating)
+    expected = before.assessment.version if expected_version is None else expected_version
+    after = service.moderate(actor, assessment_id, moderation, expected)
+    owner = f" ({after.agency.code})" if after.agency else ""
+    left = len(after.unmoderated())
+    click.echo(
+        f"assessment {assessment_id} of {after.activity.ref}{owner}: "
+        f"{len(moderation)} moderated ratings recorded; {left} "
+        f"{'answer' if left == 1 else 'answers'} still to moderate, "
+        f"{len(after.disagreements())} differ from the self rating"
+    )
+
+
+@assessment.command("disagreements")
+@click.argument("ref")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+@pass_ctx
+def assessment_disagreements(c: Context, ref: str, as_csv: bool) -> None:
+    """The challenge-event list of activity REF: every answer whose moderated rating differs
+    from the agency's self rating, with the difference and the reason."""
+    rows = c.service.disagreements(ref)
+    if as_csv:
+        import csv
+        import io
+
+        from .reports.export import csv_safe
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(
+            [
+                "assessment",
+                "agency_code",
+                "agency",
+                "question",
+                "standard",
+                "question_text",
+                "self_rating",
+                "moderated_rating",
+                "difference",
+                "reason",
+            ]
+        )
+        for d in rows:
+            writer.writerow(
+                [
+                    d.assessment_id,
+                    *(
+                        csv_safe(x)
+                        for x in (
+                            d.agency_code,
+                            d.agency,
+                            d.question,
+                            d.standard,
+                            d.text,
+                            d.self_rating,
+                            d.moderated_rating,
+                        )
+                    ),
+                    d.difference,
+                    csv_safe(d.reason),
+                ]
+            )
+        click.echo(out.getvalue(), nl=False)
+        return
+    _table(
+        [
+            (
+                d.agency_code,
+                d.question,
+                d.standard,
+                d.self_rating,
+                d.moderated_rating,
+                f"{d.difference:+d}",
+                d.reason,
+            )
+            for d in rows
+        ],
+        ("AGENCY", "QUESTION", "STANDARD", "SELF", "MODERATED", "DIFF", "REASON"),
+    )
+
+
+# --------------------------------------------------------------------------------- judgements
+@main.group()
+def judgements() -> None:
+    """A meeting's judgements (a multi-agency audit meeting, its re-audit)."""
+
+
+@judgements.command("record")
+@click.argument("ref")
+@click.option(
+    "--trigger",
+    default="record_judgements",
+    show_default=True,
+    help="The transition that records them (record_reaudit_judgements at re-audit).",
+)
+@click.option(
+    "--rating",
+    "ratings",
+    multiple=True,
+    metavar="Q=KEY",
+    help="The judgement for question Q (repeat; every required question).",
+)
+@click.option(
+    "--evidence",
+    "evidence",
+    multiple=True,
+    metavar="Q=TEXT",
+    help="Reasons and learning behind question Q's judgement (repeat).",
+)
+@click.option("--input", "inputs", multiple=True, metavar="NAME=VALUE", help="Input (repeat).")
+@click.option("--reason", help="Why (recorded in the trail).")
+@click.option(
+    "--expect-version", type=int, help="Refuse if the activity changed since this version."
+)
+@pass_ctx
+def judgements_record(
+    c: Context,
+    ref: str,
+    trigger: str,
+    ratings: tuple[str, ...],
+    evidence: tuple[str, ...],
+    inputs: tuple[str, ...],
+    reason: str | None,
+    expect_version: int | None,
+) -> None:
+    """Record the judgements of activity REF's meeting by firing TRIGGER with the ratings.
+    Recorded again for the same stage, they replace the earlier ones."""
+    from .assessments import AnswerInput
+
+    given = _parse_answers(ratings, "--rating", "KEY")
+    why = _parse_answers(evidence, "--evidence", "TEXT")
+    answers = {
+        n: AnswerInput(rating=given.get(n), evidence=why.get(n), reviewed=True)
+        for n in dict.fromkeys([*given, *why])
+    }
+    out = c.service.fire(
+        c.actor(), ref, trigger, _parse_inputs(inputs), reason, expect_version, answers
+    )
+    click.echo(f"{out.activity.ref}: {out.from_state} -> {out.to_state} ({trigger})")
+    recorded = out.activity.data.get("assessment")
+    if recorded is not None:
+        click.echo(f"  judgements recorded: assessment {recorded} ({len(given)} ratings)")
+    _print_created(c, out.created_tasks)
+
+
+# --------------------------------------------------------------------------------- finding
+@main.group()
+def finding() -> None:
+    """Findings and recommendations of an activity."""
+
+
+@finding.command("add")
+@click.argument("ref")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(["finding", "recommendation"]),
+    help="A finding, or a recommendation actions will answer.",
+)
+@click.option("--text", required=True, help="What was found or recommended.")
+@click.option("--agency", metavar="CODE", help="The agency it concerns (default: all).")
+@pass_ctx
+def finding_add(c: Context, ref: str, kind: str, text: str, agency: str | None) -> None:
+    """Record a finding or recommendation of activity REF."""
+    row = c.service.record_finding(c.actor(), ref, kind, text, agency)
+    whom = f" for {agency.upper()}" if agency else ""
+    click.echo(f"{kind} {row.id} recorded on {ref.upper()}{whom}")
+
+
+@finding.command("list")
+@click.argument("ref")
+@pass_ctx
+def finding_list(c: Context, ref: str) -> None:
+    """List activity REF's findings and recommendations, with the actions answering each."""
+    rows = []
+    for f, agency, actions in c.service.findings(ref):
+        rows.append(
+            (
+                str(f.id),
+                f.kind,
+                agency.code if agency else "-",
+                f.question or "-",
+                ", ".join(f"{t.id} ({t.state})" for t in actions) or "-",
+                f.text,
+            )
+        )
+    _table(rows, ("ID", "KIND", "AGENCY", "QUESTION", "ACTIONS", "TEXT"))
+
+
+# --------------------------------------------------------------------------------- action
+@main.group()
+def action() -> None:
+    """Actions in an activity's action plan."""
+
+
+@action.command("raise")
+@click.argument("ref")
+@click.option("--agency", metavar="CODE", help="The agency that owns the action.")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="description, lead_name, target_date (YYYY-MM-DD), success_measure (repeat).",
+)
+@click.option("--finding", "finding_id", type=int, metavar="ID", help="The finding it answers.")
+@click.option(
+    "--question",
+    metavar="ASSESSMENT_ID:Q",
+    help="Raise it from question Q of an assessment (recorded as a recommendation).",
+)
+@pass_ctx
+def action_raise(
+    c: Context,
+    ref: str,
+    agency: str | None,
+    inputs: tuple[str, ...],
+    finding_id: int | None,
+    question: str | None,
+) -> None:
+    """Raise an action for an agency in activity REF's action plan, opening the plan if
+    there is none yet; it may answer a finding, or a question of an assessment."""
+    from .errors import InvalidInput
+
+    if finding_id is not None and question is not None:
+        raise click.UsageError("give at most one of --finding ID or --question ASSESSMENT_ID:Q")
+    values = _parse_inputs(inputs)
+    actor = c.actor()
+    service = c.service
+    if question is not None:
+        raw_id, sep, number = question.partition(":")
+        if not sep or not raw_id.strip().isdigit() or not number.strip():
+            raise click.BadParameter(
+                f"{question!r}: expected ASSESSMENT_ID:Q, e.g. 3:2.1", param_hint="--question"
+            )
+        view = service.assessment(actor, int(raw_id))
+        if view.activity.ref != ref.upper():
+            raise InvalidInput(
+                f"assessment {raw_id} belongs to {view.activity.ref}, not {ref.upper()}"
+            )
+        out = service.raise_action_from_question(actor, int(raw_id), number.strip(), values, agency)
+    else:
+        if not agency:
+            raise click.UsageError("say whose action it is: --agency CODE")
+        out = service.raise_action(actor, ref, agency, values, finding_id)
+    t = out.task
+    assert t is not None
+    due = ""
+    if t.due_on:
+        from .calendar import format_date
+
+        due = f", due {format_date(t.due_on)}"
+    click.echo(f"action task {t.id} in {out.activity.ref}: {t.title}{due}")
+    if t.finding_id is not None:
+        click.echo(f"  answers finding {t.finding_id}")
+
+
+# --------------------------------------------------------------------------------- report
+REPORT_FORMATS = ("text", "csv", "xlsx", "html")
+_SUFFIX_FORMATS = {".txt": "text", ".csv": "csv", ".xlsx": "xlsx", ".html": "html", ".htm": "html"}
+
+
+def _day(value: str, option: str) -> date:
+    from .errors import InvalidInput
+
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(f"{option} {value!r}: not a date; expected YYYY-MM-DD") from None
+
+
+def _aligned(table: Table) -> list[str]:
+    """A report table as aligned text: figures right-aligned, as shown on the page."""
+    from .reports.export import cell_text
+
+    width = max(len(table.columns), *(len(r) for r in table.rows))
+    header = [*table.columns, *[""] * (width - len(table.columns))]
+    rows = [[cell_text(x) for x in r] + [""] * (width - len(r)) for r in table.rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    numeric = [table.numeric_column(i) for i in range(width)]
+
+    def line(cells: Sequence[str], right: Sequence[bool]) -> str:
+        return "  ".join(
+            f"{x:>{w}}" if r else f"{x:<{w}}" for x, w, r in zip(cells, widths, right, strict=True)
+        ).rstrip()
+
+    return [line(header, [False] * width), *(line(r, numeric) for r in rows)]
+
+
+def _report_text(report: Report, tz: tzinfo) -> list[str]:
+    from .calendar import format_date
+
+    lines = [
+        report.title,
+        report.partnership,
+        f"Period: {format_date(report.period_start)} to {format_date(report.period_end)}; "
+        f"generated {report.generated_at.astimezone(tz):%a %d %b %Y %H:%M}",
+    ]
+    for section in report.sections:
+        lines += ["", "=" * len(section.title), section.title, "=" * len(section.title)]
+        lines += _wrapped(section.intro, "") if section.intro else []
+        for table in section.tables:
+            lines += ["", table.title, "-" * len(table.title)]
+            if not table.rows:
+                lines.append("(none)")
+            else:
+                lines += _aligned(table)
+            if table.note:
+                lines += _wrapped(table.note, "  ", "  Note: ")
+    return lines
+
+
+@main.command()
+@click.option("--from", "from_day", metavar="YYYY-MM-DD", help="First day of the period.")
+@click.option("--to", "to_day", metavar="YYYY-MM-DD", help="Last day of the period (included).")
+@click.option(
+    "--year",
+    metavar="YYYY",
+    help="The reporting year that starts in YYYY (its first month: reports.year_start_month).",
+)
+@click.option("--cycle", metavar="REF", help="The Section 11 cycle to summarise.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(REPORT_FORMATS),
+    help="text (default), csv, xlsx or html (the annual data pack); default from --output's "
+    "file name.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write it (text and csv default to standard output; xlsx and html to "
+    "four-questions-START-to-END.xlsx/.html in the current folder).",
+)
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@pass_ctx
+def report(
+    c: Context,
+    from_day: str | None,
+    to_day: str | None,
+    year: str | None,
+    cycle: str | None,
+    fmt: str | None,
+    output: Path | None,
+    force: bool,
+) -> None:
+    """The four-questions report for a period: how much did we do, how well, what can we
+    learn, is anyone better off; and the Section 11 summary.
+
+    The period is --from and --to, or the reporting --year, or by default the current
+    reporting year.
+    """
+    from .errors import InvalidInput
+    from .reports.figures import build_report, reporting_year
+
+    if fmt is None:
+        fmt = _SUFFIX_FORMATS.get(output.suffix.lower(), "text") if output else "text"
+    s = c.app.settings.settings
+    start_month = s.reports.year_start_month
+    if year is not None and (from_day is not None or to_day is not None):
+        raise InvalidInput("give either --from and --to, or --year, not both")
+    if (from_day is None) != (to_day is None):
+        raise InvalidInput("give both --from and --to (or --year for a reporting year)")
+    service = c.service
+    now = service.clock.now()
+    if from_day is not None and to_day is not None:
+        start, end = _day(from_day, "--from"), _day(to_day, "--to")
+    elif year is not None:
+        if not year.strip().isdigit() or not 1900 <= int(year) <= 9998:
+            raise InvalidInput(f"--year {year!r}: expected a year such as 2026")
+        start, end = reporting_year(date(int(year), start_month, 1), start_month)
+    else:
+        start, end = reporting_year(c.app.calendar.local_date(now), start_month)
+    target = output
+    if target is None and fmt in ("xlsx", "html"):
+        target = Path(f"four-questions-{start.isoformat()}-to-{end.isoformat()}.{fmt}")
+    if target is not None and target.exists() and not force:
+        raise InvalidInput(f"{target} already exists: use --force to replace it")
+    if target is not None and not target.parent.is_dir():
+        raise InvalidInput(f"{target}: folder {target.parent} does not exist")
+    if cycle is not None:
+        cycle = cycle.strip().upper()
+    built = build_report(
+        c.app.db,
+        forms=c.app.forms,
+        registry=c.app.registry,
+        calendar=c.app.calendar,
+        start=start,
+        end=end,
+        partnership=s.partnership.name,
+        now=now,
+        cycle=cycle,
+    )
+    if target is None:
+        if fmt == "csv":
+            from .reports.export import report_csv
+
+            click.echo(report_csv(built), nl=False)
+        else:
+            for line in _report_text(built, c.app.calendar.tz):
+                click.echo(line)
+        return
+    from .calendar import format_date
+
+    click.echo(
+        f"report {format_date(start)} to {format_date(end)} for {built.partnership}"
+        + (f", Section 11 cycle {cycle}" if cycle else "")
+    )
+    for section in built.sections:
+        n = len(section.tables)
+        click.echo(f"  {section.title} ({n} {'table' if n == 1 else 'tables'})")
+    data: bytes
+    if fmt == "xlsx":
+        from .reports.export import report_xlsx
+
+        data = report_xlsx(built)
+    elif fmt == "html":
+        from .reports.export import annual_html
+
+        data = annual_html(built).encode("utf-8")
+    elif fmt == "csv":
+        from .reports.export import report_csv
+
+        data = report_csv(built).encode("utf-8")
+    else:
+        text = _report_text(built, c.app.calendar.tz)
+        data = "".join(line + "\n" for line in text).encode("utf-8")
+    partial = target.with_name(target.name + ".part")
+    try:
+        partial.write_bytes(data)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise InvalidInput(f"{target}: cannot write: {exc.strerror}") from None
+    tables = len(built.tables())
+    click.echo(f"{target}: {fmt}, {tables} tables, {len(data):,} bytes")
 
 
 # --------------------------------------------------------------------------------- outbox

@@ -1026,8 +1026,10 @@ class Service:
             kind = wf.tasks[task.kind]
             if kind.form is None or kind.form_submit is None:
                 raise InvalidInput(f"task {task_id} of {activity.ref} has no assessment form")
-            if answers:
-                self._save_answers(session, actor, task, activity, answers, expected_version, now)
+            if answers or expected_version is not None:  # the page's version is checked too
+                self._save_answers(
+                    session, actor, task, activity, answers or {}, expected_version, now
+                )
             return self._fire_task(
                 session, actor, task, activity, kind.form_submit, {}, None, None, now
             )
@@ -1457,6 +1459,10 @@ class Service:
         finding: Finding | None,
         now: datetime,
     ) -> Outcome:
+        if self.workflow_for(session, activity).is_final(activity.state):
+            raise TransitionNotAllowed(
+                f"{activity.ref} is {activity.state}; no actions can be raised on it"
+            )
         if activity.workflow == "action_plan":
             plan = activity
         else:

@@ -49,6 +49,7 @@ from .definitions import STAY, InputSpec, TransitionDef, Workflow
 from .demo import COORDINATOR, MANAGER, agencies_csv
 from .directory import AgencyRecord, parse_agencies_csv
 from .errors import InvalidInput, NotFound, SefError
+from .forms import FormRegistry
 from .guards import GuardContext, evaluate
 from .ladder import WorkingHours
 from .models import Agency, Event, Notification, Task
@@ -152,7 +153,9 @@ def simulate(
         db = Database(f"sqlite:///{Path(tmp) / 'simulation.db'}")
         try:
             db.upgrade()
-            svc = Service(db, registry, calendar, clock, notifier, hours)
+            svc = Service(
+                db, registry, calendar, clock, notifier, hours, FormRegistry(loaded.forms_dir())
+            )
             run = _Run(svc, clock, wf, hours)
             run.setup(records)
             return run.play(start, codes, replies, until, sweep_every)

@@ -12,7 +12,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,14 @@ import pytest
 from click.testing import CliRunner, Result
 
 import sef_workflow.app
+from sef_workflow.assessments import fill
 from sef_workflow.calendar import WorkingCalendar, format_date
 from sef_workflow.cli import main
 from sef_workflow.config import SECRETS
 from sef_workflow.db import Database
+from sef_workflow.forms import FormRegistry
 
-from .conftest import WORKFLOWS
+from .conftest import ROOT, WORKFLOWS
 from .smtpd import ScriptedSmtpServer
 
 COORD = "coord@northshire-scp.example"
@@ -55,6 +57,11 @@ COMMANDS = [
     "outbox",
     "mail",
     "evidence-pack",
+    "assessment",
+    "judgements",
+    "finding",
+    "action",
+    "report",
     "worker",
     "sweep",
     "status",
@@ -69,6 +76,26 @@ DUE = re.compile(r"due=(\d{4}-\d{2}-\d{2})")
 def sh(command: str) -> list[str]:
     """Arguments as a shell would split them."""
     return shlex.split(command)
+
+
+FORMS = FormRegistry(ROOT / "forms")
+
+
+def answer_args(
+    form_name: str, rating: str | None = None, scale: str | None = None, skip: Iterable[str] = ()
+) -> list[str]:
+    """``sef assessment answer`` options answering every question of a shipped form but
+    ``skip``: the ``fill`` helper's answers (``rating`` everywhere, evidence where the
+    question takes it)."""
+    form = FORMS.get(form_name)
+    args: list[str] = []
+    for number, answer in fill(form, FORMS.scale(scale or form.scale), rating).items():
+        if number in skip:
+            continue
+        args += ["--rating", f"{number}={answer.rating}"]
+        if answer.evidence:
+            args += ["--evidence", f"{number}={answer.evidence}"]
+    return args
 
 
 class Cli:
@@ -456,7 +483,13 @@ def test_full_flow(any_cli: Cli, tmp_path: Path) -> None:
         "POL",
     ]
 
-    # the agency's lead answers its own task, and only its own
+    # the agency's lead answers its own task's audit tool, then submits it, and only its own
+    out = cli(
+        "--as", POL_LEAD, "assessment", "answer", str(pol), *answer_args("single_agency_audit")
+    )
+    questions = len(FORMS.get("single_agency_audit").questions())
+    assert out.startswith(f"task {pol} of {ref}: saved {questions} answers (assessment ")
+    assert out.endswith(f"complete: ready to submit (sef assessment submit {pol})\n")
     out = cli(*sh(f"--as {POL_LEAD} task fire {pol} submit --input 'summary=Audit tool completed'"))
     assert out == f"task {pol} of {ref}: requested -> submitted\n"
     line = cli.fails(7, *sh(f"--as {POL_DEPUTY} task fire {icb} submit --input summary=x"))
@@ -499,7 +532,11 @@ def test_full_flow(any_cli: Cli, tmp_path: Path) -> None:
     assert f"{COORD} (coordinator)  opened [planning]  {{theme=Neglect}}" in timeline
     assert "fired 'sample_cases': planning -> sampling  {sample_size=4}" in timeline
     assert f"{POL_LEAD} (agency)  task {pol}" in timeline
-    assert "'submit': requested -> submitted  {summary=Audit tool completed}" in timeline
+    assert (
+        "'submit': requested -> submitted  {summary=Audit tool completed, assessment=" in timeline
+    )
+    assert "ratings={'recognition.1': 'good', 'recognition.2': 'good'" in timeline
+    assert f"{POL_LEAD} (agency)  answers_saved {pol} " in timeline
     assert f"extended deadline of {icb}" in timeline
     assert f"to={extended.isoformat()}" in timeline
     assert "reason: Agency restructure" in timeline

@@ -1180,11 +1180,12 @@ def test_an_empty_period(database: Database, registry: Registry, forms: FormRegi
     assert report.table("actions_completed").rows == [["Total", 0, 0, None]]
     assert report.table("actions_reprogrammed").rows == [["Total", 0, 0]]
     assert report.table("findings").rows == [["Total", 0, 0, 0]]
-    # open actions are counted as they are now, whatever the period
+    # open actions are counted as they are now, whatever the period; a period not yet over
+    # counts as overdue only what was due before today (NOW), not before its last day
     assert report.table("actions_by_source").rows == [
         ["Inspection", 1, 1, 0],
-        ["Multi-agency themed audit", 3, 1, 0],
-        ["Total", 4, 2, 0],
+        ["Multi-agency themed audit", 3, 0, 0],
+        ["Total", 4, 1, 0],
     ]
     assert report.table("impact").rows == [["Total", 0, 0, None]]
     assert report.table("reaudit").rows == []

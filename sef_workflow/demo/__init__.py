@@ -2,8 +2,11 @@
 
 Everything is invented: agencies are "Northshire ... (fictional)", addresses end in
 ``.example``, and titles carry no child or family details. The history is written
-through the service on a fake clock that walks from about nine weeks ago to today, so
-timelines, deadlines and overdue tasks look as they would in use.
+through the service on a fake clock: first two Section 11 cycles two years apart, with a
+themed audit and a practice review around the second (:mod:`.history`, placed so that the
+current reporting year's report shows the second cycle against the first), then the story
+of the last nine weeks, so timelines, deadlines, overdue tasks and reports look as they
+would in use.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from ..clock import FakeClock
 from ..directory import parse_agencies_csv
 from ..errors import InvalidInput
 from ..models import Activity, Task
+from ..reports.figures import reporting_year
 from ..service import Actor, Service
+from .history import HISTORY_END, build_history
 
 #: the demo staff's web password (fictional accounts on a local demo only)
 DEMO_PASSWORD = "northshire-demo"
@@ -35,6 +40,8 @@ CHAIR = ("Sam Subgroup Chair", "chair@northshire-scp.example", "manager")
 STAFF = (ADMIN, COORDINATOR, COORDINATOR_2, MANAGER, CHAIR)
 #: Task kinds whose owner completes an assessment form (submitted through the form).
 FORM_TASKS = frozenset({"audit_return", "s11_return"})
+#: Agencies in the Section 11 history, in the order of their parts in it (see history.py).
+HISTORY_AGENCIES = ("POL", "ICB", "CSC", "HOSP", "EDU", "PROB")
 #: The audit meeting's judgements in the demo's finished themed audit.
 JUDGEMENTS = {
     "recognition": "good",
@@ -72,6 +79,7 @@ def load_demo(app: App, *, reset: bool = False, echo: Callable[[str], Any] = pri
     echo("Loading the fictional Northshire partnership ...")
     story.directory()
     echo("  12 agencies and 5 staff")
+    story.history(app.settings.settings.reports.year_start_month)
     story.run()
     for line in story.summary():
         echo("  " + line)
@@ -134,17 +142,13 @@ class _Story:
         self.chair = Actor(id=CHAIR[1], role="manager", name=CHAIR[0])
         self.agency_ids: dict[str, int] = {}
         self.lead_emails: dict[str, str] = {}
+        self._first = svc.calendar.local_date(clock.now())
 
     # -- helpers
     def day(self, n: int, hour: int = 10) -> None:
         """Move the clock to day ``n`` of the story (0 = nine weeks ago), at ``hour``."""
-        start_date = self.svc.calendar.local_date(self.clock.now())
-        first = getattr(self, "_first", None)
-        if first is None:
-            first = start_date
-            self._first = first
         moment = datetime.combine(
-            first + timedelta(days=n), time(hour), tzinfo=self.svc.calendar.tz
+            self._first + timedelta(days=n), time(hour), tzinfo=self.svc.calendar.tz
         )
         self.clock.set(min(moment, self.end))
 
@@ -181,6 +185,30 @@ class _Story:
         rows = self.svc.list_agencies()
         self.agency_ids = {a.code: a.id or 0 for a in rows}
         self.lead_emails = {a.code: a.lead_email for a in rows}
+
+    def history(self, year_start_month: int) -> None:
+        """Two Section 11 cycles, a themed audit and a practice review before the story,
+        placed so that the second cycle's returns fall in the current reporting year (when
+        the year is old enough to hold them) and the history ends before the story begins."""
+        cal = self.svc.calendar
+        today = cal.local_date(self.end)
+        year_start, _ = reporting_year(today, year_start_month)
+        ends_before_story = cal.add_working_days(self._first, -(HISTORY_END + 1))
+        ends_before_today = cal.add_working_days(today, -(HISTORY_END + 1))
+        opens = min(max(ends_before_story, year_start), ends_before_today)
+        done = build_history(
+            self.svc,
+            HISTORY_AGENCIES,
+            second_cycle_opens=opens,
+            coordinator=self.coord,
+            manager=self.chair,
+        )
+        self.refs.update(
+            s11_previous=done.first_cycle,
+            s11=done.second_cycle,
+            audit_reaudited=done.audit,
+            cspr_learning=done.review,
+        )
 
     def run(self) -> None:
         svc, c = self.svc, self.coord
@@ -362,26 +390,6 @@ class _Story:
                 summary="Agency summary of involvement",
             )
 
-        # A Section 11 cycle, returns coming in.
-        self.day(20)
-        s11 = svc.open_activity(
-            self.coord2,
-            "section11",
-            "Section 11 self-assessment 2026-27",
-            ["POL", "ICB", "HOSP", "CSC", "EDU", "PROB", "CAF", "HOUS", "YJS", "VOL"],
-            {"cycle": "2026-27", "previous_cycle": "2024-25"},
-        ).activity.ref
-        self.refs["s11"] = s11
-        svc.fire(self.coord2, s11, "issue_tool", {"return_date": self._date(70)})
-        self.day(45)
-        for code, rating in (("POL", "3"), ("HOSP", "2"), ("PROB", "3")):
-            self.task_fire(
-                self.agency(code),
-                self.agency_task(s11, "s11_return", code),
-                "submit",
-                rating=rating,
-            )
-
         # Report and data requests.
         self.day(28)
         q = svc.open_activity(
@@ -412,8 +420,7 @@ class _Story:
         self.day(63)
 
     def _date(self, n: int) -> str:
-        first = getattr(self, "_first", self.svc.calendar.local_date(self.clock.now()))
-        return (first + timedelta(days=n)).isoformat()
+        return (self._first + timedelta(days=n)).isoformat()
 
     def summary(self) -> list[str]:
         lines = []

@@ -116,6 +116,8 @@ class _Period:
     end: date  #: inclusive
     lo: datetime  #: UTC, the first instant of ``start`` in local time
     hi: datetime  #: UTC, the first instant after ``end`` in local time
+    #: open work due before this day is overdue: the period's end, or today if sooner
+    overdue_before: date
 
     def holds(self, column: Any) -> sa.ColumnElement[bool]:
         """``lo <= column < hi`` for a moment column."""
@@ -126,7 +128,9 @@ class _Period:
         return sa.and_(column >= self.start, column <= self.end)
 
 
-def _period(start: date, end: date, calendar: WorkingCalendar) -> _Period:
+def _period(
+    start: date, end: date, calendar: WorkingCalendar, today: date | None = None
+) -> _Period:
     if end < start:
         raise InvalidInput(
             f"The report period ends on {end.isoformat()}, before it starts on "
@@ -138,7 +142,8 @@ def _period(start: date, end: date, calendar: WorkingCalendar) -> _Period:
             f"{MAX_PERIOD_YEARS} years: choose a period of {MAX_PERIOD_YEARS} years or less."
         )
     lo = datetime.combine(start, time(0), tzinfo=calendar.tz).astimezone(UTC)
-    return _Period(start=start, end=end, lo=lo, hi=calendar.end_of_day(end))
+    cutoff = end if today is None else min(end, today)
+    return _Period(start=start, end=end, lo=lo, hi=calendar.end_of_day(end), overdue_before=cutoff)
 
 
 def _count_if(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
@@ -270,7 +275,7 @@ def build_report(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"now must be a timezone-aware datetime, got {now!r}")
-    period = _period(start, end, calendar)
+    period = _period(start, end, calendar, calendar.local_date(now))
     with db.read() as session:
         agencies = {a.id: a for a in session.execute(sa.select(Agency)).scalars() if a.id}
         ctx = _Context(session, forms, registry, period, agencies)
@@ -549,7 +554,7 @@ def _statutory(ctx: _Context) -> Table:
                     col(Task.is_open).is_(True),
                     status == "running",
                     col(Task.answered_at).is_(None),
-                    col(Task.due_on) < p.end,
+                    col(Task.due_on) < p.overdue_before,
                 )
             ),
             _count_if(status == "waived"),
@@ -583,7 +588,7 @@ def _statutory(ctx: _Context) -> Table:
             "rapid review, publication) whose current due date falls in the period. Met on "
             "time: done by the end of the due date; met late: done after it. Open and "
             "overdue: still open now with a running deadline and a due date before the last "
-            "day of the period. Waived: the deadline was waived with a recorded reason."
+            "day of the period (or before today, for a period not yet over). Waived: the deadline was waived with a recorded reason."
         ),
     )
 
@@ -767,7 +772,7 @@ def _actions_by_source(ctx: _Context) -> Table:
                     sa.and_(
                         is_open,
                         col(Task.deadline_status) == "running",
-                        col(Task.due_on) < p.end,
+                        col(Task.due_on) < p.overdue_before,
                     ),
                     1,
                 ),
@@ -808,7 +813,7 @@ def _actions_by_source(ctx: _Context) -> Table:
             "practice review, a Section 11 cycle) or, for a plan opened on its own, the origin "
             "recorded on it. Open: still open when the report was produced, whatever the "
             "period. Open and overdue: open, with a running deadline and a target date before "
-            "the last day of the period. Completed in period: completion last submitted in "
+            "the last day of the period (or before today, for a period not yet over). Completed in period: completion last submitted in "
             "the period."
         ),
     )
@@ -885,6 +890,16 @@ class _Cycle:
         if not found:
             return None
         return _pct(sum(1 for m in found if self.positive(m)), len(wanted))
+
+    def green_share(
+        self, standard: str, means: Mapping[tuple[int, str], float], agencies: Iterable[int]
+    ) -> float | None:
+        """:meth:`green_pct` unrounded, for differences that round once."""
+        wanted = list(agencies)
+        found = [means[(a, standard)] for a in wanted if (a, standard) in means]
+        if not found:
+            return None
+        return 100.0 * sum(1 for m in found if self.positive(m)) / len(wanted)
 
 
 def _submitted_returns() -> list[sa.ColumnElement[bool]]:
@@ -1364,9 +1379,15 @@ def _section11(ctx: _Context, current: _Cycle | None, previous: _Cycle | None) -
                 if previous is not None
                 else None
             )
+            now_share = current.green_share(key, current.moderated_means, current.agencies)
+            before_share = (
+                previous.green_share(key, previous.moderated_means, previous.agencies)
+                if previous is not None
+                else None
+            )
             points = (
-                round(moderated_pct - previous_pct, 1)
-                if moderated_pct is not None and previous_pct is not None
+                round(now_share - before_share, 1)
+                if now_share is not None and before_share is not None
                 else None
             )
             green_rows.append([heading, self_pct, moderated_pct, previous_pct, points])

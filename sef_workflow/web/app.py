@@ -52,6 +52,7 @@ from ..notify import catcher, delivery
 from ..service import Actor
 from ..views import describe_task_deadline, email_line, event_line
 from . import auth, queries
+from .reports import add_report_routes
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "sef_session"
@@ -216,6 +217,10 @@ class Web:
         self._handlers()
         self._pages()
         self._api()
+        add_report_routes(self)
+        from .assessments import add_assessment_routes
+
+        add_assessment_routes(self)
 
     # ------------------------------------------------------------------ plumbing
     def now(self) -> datetime:
@@ -605,6 +610,8 @@ class Web:
 
         @api.post("/activities/{ref}/fire", response_class=HTMLResponse, include_in_schema=False)
         async def fire(request: Request, ref: str) -> Response:
+            from .assessments import fire_errors, judgement_answers
+
             signed = web.staff(request)
             form = await web.form(request, signed)
             activity, wf, _a, _t = web.service.get_activity(ref)
@@ -624,12 +631,13 @@ class Web:
                     _inputs(form, t.inputs),
                     str(form.get("reason") or "") or None,
                     expected,
+                    answers=judgement_answers(web, t, form),  # a meeting's judgements form
                 )
             except (ConcurrentUpdate, TransitionNotAllowed) as exc:
                 return web.stale_page(request, activity.ref, exc)
             except InvalidInput as exc:
                 specs = t.inputs if t else ()
-                state = FormState(f"fire-{trigger}", typed, [_field_error(exc, specs, trigger)])
+                state = FormState(f"fire-{trigger}", typed, fire_errors(web, exc, t, trigger, specs))
                 return web.activity_page(request, signed, activity.ref, state, 422)
             return RedirectResponse(f"/activities/{activity.ref}", status_code=303)
 
@@ -1212,6 +1220,8 @@ class Web:
         state: FormState | None,
         status: int = 200,
     ) -> HTMLResponse:
+        from .assessments import activity_context
+
         activity, wf, agencies, tasks = self.service.get_activity(ref)
         events = self.service.timeline(activity.ref)
         emails = self.service.notifications_for(activity.ref)
@@ -1233,6 +1243,7 @@ class Web:
             steps=_steps(wf, activity.state),
             timeline=timeline,
             form=state or FormState(""),
+            **activity_context(self, signed, activity, wf, tasks),
         )
 
     def task_page(
