@@ -293,7 +293,6 @@ class History:
         self.form_definitions: dict[str, int] = {}
         self.agencies: list[tuple[int, str, str]] = []  # (id, name, lead email)
         self.assessments: list[PendingAssessment] = []
-        self.task_count = 0
         self.reprogrammings = 0
         self.cycle_ids: dict[int, int] = {}  # Section 11 cycles' activity ids by year
 
@@ -409,8 +408,9 @@ class History:
             specs.append(spec)
             tasks += 2 + agencies + ((2 + agencies) if local else 0)
         # themed audits: enough returns for the assessments asked for, with some to spare
-        per_audit = 8 * 0.93 + 1.3
-        n_audits = max(2, math.ceil((self.n_assessments - assessments) / per_audit * 1.06))
+        per_audit = 8 * 0.93 + 1.3  # audit tools started or returned, and judgements
+        base = max(self.n_assessments - assessments, 0) / per_audit
+        n_audits = max(2, math.ceil(base * 1.06 + 3 * math.sqrt(base)))
         for number in range(n_audits):
             agencies = rng.randint(4, 12)
             spec = Spec(some_day(last=DATA_LAST - timedelta(days=15)), "themed_audit", number)
@@ -607,7 +607,6 @@ class History:
             finding_id=finding_id,
             version=version,
         )
-        self.task_count += 1
         start = initial or states.pending
         self.event(activity, task_id, created_at, "task_created", to_state=start)
         agency_role = ("agency", lead) if agency is not None else ("coordinator", BU)
@@ -1207,6 +1206,9 @@ class History:
             else:
                 self.write_request(spec)
         self.write_assessments()
+        for table, wanted in (("task", self.n_tasks), ("assessment", self.n_assessments)):
+            if len(self.rows[table]) != wanted:
+                raise SystemExit(f"wrote {len(self.rows[table]):,} {table} rows, not {wanted:,}")
         tasks: dict[str, int] = {}
         for row in self.rows["task"]:
             category = row[COLUMNS["task"].index("category")]

@@ -318,7 +318,9 @@ class Assessment(SQLModel, table=True):
     or the judgements a meeting recorded for the activity (``stage`` names which)."""
 
     __table_args__ = (
-        sa.Index("ix_assessment_form_name_status_submitted_at", "form_name", "status", "submitted_at"),
+        sa.Index(
+            "ix_assessment_form_name_status_submitted_at", "form_name", "status", "submitted_at"
+        ),
         sa.Index("ix_assessment_activity_id_stage", "activity_id", "stage"),
         sa.Index("ix_assessment_agency_id_form_name", "agency_id", "form_name"),
     )
@@ -362,9 +364,7 @@ class AssessmentAnswer(SQLModel, table=True):
     updated_by: str = Field(max_length=254)
     moderated_rating: str | None = Field(default=None, max_length=64)
     moderated_score: int | None = None
-    moderation_reason: str | None = Field(
-        default=None, sa_column=sa.Column(sa.Text, nullable=True)
-    )
+    moderation_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     moderated_by: str | None = Field(default=None, max_length=254)
     moderated_at: datetime | None = Field(default=None, sa_type=_TZ)
 

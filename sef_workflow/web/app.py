@@ -637,7 +637,9 @@ class Web:
                 return web.stale_page(request, activity.ref, exc)
             except InvalidInput as exc:
                 specs = t.inputs if t else ()
-                state = FormState(f"fire-{trigger}", typed, fire_errors(web, exc, t, trigger, specs))
+                state = FormState(
+                    f"fire-{trigger}", typed, fire_errors(web, exc, t, trigger, specs)
+                )
                 return web.activity_page(request, signed, activity.ref, state, 422)
             return RedirectResponse(f"/activities/{activity.ref}", status_code=303)
 
