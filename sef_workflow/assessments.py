@@ -231,7 +231,8 @@ def start(
     actor_id: str,
     now: datetime,
 ) -> Assessment:
-    """A draft for the task, pre-filled from the agency's last submitted answers."""
+    """A draft for the task; a self-assessment is pre-filled from the agency's last
+    submitted answers to the same form."""
     scale = scale_for(forms, form, activity)
     assessment = Assessment(
         activity_id=activity.id or 0,
@@ -245,9 +246,11 @@ def start(
         created_at=now,
         updated_at=now,
     )
+    # a self-assessment cycle starts from the agency's last answers; an audit tool is about
+    # the cases of its own audit, so it starts empty
     previous = (
         last_submitted(session, form.name, agency.id, activity.id or 0)
-        if agency is not None and agency.id is not None
+        if agency is not None and agency.id is not None and form.purpose == "self_assessment"
         else None
     )
     rows: list[dict[str, Any]] = []

@@ -227,6 +227,21 @@ def test_next_cycle_starts_from_each_agencys_last_answers(
     )
 
 
+def test_an_audit_tool_starts_empty_even_after_an_earlier_audit(partnership: Service) -> None:
+    """Carry-forward is for self-assessment cycles: an audit tool is about its own cases."""
+    _audit_at_meeting(partnership)  # POL and ICB submitted an audit tool already
+    ref = partnership.open_activity(
+        COORDINATOR, "themed_audit", "Second audit (fictional)", ["POL"], {"theme": "Exploitation"}
+    ).activity.ref
+    partnership.fire(COORDINATOR, ref, "sample_cases", {"sample_size": 3})
+    (task,) = partnership.fire(COORDINATOR, ref, "issue_audit_tools").created_tasks
+    view = partnership.assessment_for_task(_lead(task), _tid(task))
+    assert view.answers == {}
+    assert view.assessment.carried_from_id is None
+    assert view.carried_from_ref is None
+    assert "assessment_started" not in _kinds(partnership, ref)
+
+
 def test_a_question_gone_from_the_form_is_not_carried_forward(
     database: Database,
     registry: Registry,
