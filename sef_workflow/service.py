@@ -1506,10 +1506,17 @@ class Service:
         ).first()
 
     def _open_plan_for(
-        self, session: Session, actor: Actor, activity: Activity, now: datetime
+        self,
+        session: Session,
+        actor: Actor,
+        activity: Activity,
+        now: datetime,
+        agencies: Sequence[Agency] | None = None,
     ) -> Activity:
+        """A linked action plan for the activity, with its agencies and its origin."""
         plan_wf = self.registry.get("action_plan")
-        agencies = self._activity_agencies(session, activity.id or 0)
+        if agencies is None:
+            agencies = self._activity_agencies(session, activity.id or 0)
         origin = PLAN_ORIGINS.get(activity.workflow, "other")
         child = self._insert_activity(
             session,
@@ -2173,43 +2180,7 @@ class Service:
                 )
                 outcome.spawned.append(existing)
                 return
-            plan_wf = self.registry.get("action_plan")
-            child = self._insert_activity(
-                session,
-                actor,
-                plan_wf,
-                f"Action plan: {activity.title}"[:300],
-                agencies,
-                {},
-                now,
-                activity.id,
-            )
-            self._event(
-                session,
-                child.id or 0,
-                None,
-                actor,
-                now,
-                "opened",
-                None,
-                None,
-                child.state,
-                {"spawned_from": activity.ref},
-                None,
-            )
-            self._event(
-                session,
-                activity.id or 0,
-                None,
-                actor,
-                now,
-                "spawned",
-                None,
-                None,
-                None,
-                {"action_plan": child.ref},
-                None,
-            )
+            child = self._open_plan_for(session, actor, activity, now, agencies)
             outcome.spawned.append(child)
         else:  # pragma: no cover - validated at load
             raise ValueError(effect)
