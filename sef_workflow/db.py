@@ -60,9 +60,24 @@ class Database:
         from alembic import command
 
         with self.write_engine.connect() as conn:
-            cfg = alembic_config(conn)
-            command.upgrade(cfg, revision)
-            conn.commit()
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                # A migration that rebuilds a table (SQLite cannot alter one in place) must
+                # not trip the foreign keys pointing at it: off for the upgrade's transaction,
+                # every key checked before it commits (the procedure SQLite documents).
+                _pragma(conn, "PRAGMA foreign_keys=OFF")
+            try:
+                cfg = alembic_config(conn)
+                command.upgrade(cfg, revision)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"upgrade left broken foreign keys: {broken[:5]}")
+                conn.commit()
+            finally:
+                if sqlite:
+                    conn.rollback()
+                    _pragma(conn, "PRAGMA foreign_keys=ON")
 
     def current_revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
@@ -76,6 +91,13 @@ class Database:
 
         head: str | None = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
         return head
+
+
+def _pragma(conn: sa.Connection, statement: str) -> None:
+    """Run a PRAGMA outside any transaction (SQLite ignores some inside one)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    raw.execute(statement)
 
 
 def alembic_config(connection: sa.Connection | None) -> Any:

@@ -39,6 +39,12 @@ UNITS = ("working_days", "calendar_days", "calendar_months", "hours")
 ASSIGNEES = ("each_agency", "chosen_agency", "business_unit")
 #: What a task kind counts as in reports.
 REPORT_AS = ("request", "action", "statutory", "none")
+#: What a task kind with a deadline counts as when its file does not say.
+DEFAULT_REPORT_AS = {
+    "each_agency": "request",
+    "chosen_agency": "action",
+    "business_unit": "statutory",
+}
 #: Who a notification goes to.
 RECIPIENTS = (
     "agency",  # the task's agency: lead addressed, deputy copied
@@ -777,7 +783,7 @@ def _task_kind(
             )
     elif "form_submit" in t:
         raise r.fail(f"{key}.form_submit", "needs a form")
-    default_report = "request" if assignee != "business_unit" and deadline is not None else "none"
+    default_report = "none" if deadline is None else DEFAULT_REPORT_AS[assignee]
     report_as = t.get("report_as", default_report)
     if report_as not in REPORT_AS:
         raise r.fail(f"{key}.report_as", f"must be one of {', '.join(REPORT_AS)}")
@@ -1086,12 +1092,12 @@ class Registry:
         key = (name, version)
         wf = self._pinned.get(key)
         if wf is None:
-            wf = _from_stored(name, version, source, parameters)
+            wf = from_stored(name, version, source, parameters)
             self._pinned[key] = wf
         return wf
 
 
-def _from_stored(name: str, version: str, source: str, parameters: Mapping[str, Any]) -> Workflow:
+def from_stored(name: str, version: str, source: str, parameters: Mapping[str, Any]) -> Workflow:
     """Rebuild a stored definition with the parameter choices it was pinned with."""
     overrides: dict[str, Any] = {}
     for k, v in parameters.items():

@@ -161,7 +161,7 @@ _KIND_WORDS = {
     "spawned": "opened a linked activity",
 }
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-_FORMULA_START = ("=", "+", "-", "@")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CHUNK = 1024 * 1024
 
 

@@ -732,7 +732,8 @@ class Service:
                 f"now {activity.version}); nothing was written, reload and try again"
             )
         # keep the returned object in step without another SELECT
-        session.expunge(activity)
+        if activity in session:
+            session.expunge(activity)
         activity.state = state
         activity.data = data
         activity.version = expected + 1
@@ -845,6 +846,12 @@ class Service:
             assessment = forms_.assessment_of_task(session, task.id or 0)
         if assessment is not None and trigger == kind.form_submit:
             values = {**values, **self._submit_form(session, actor, assessment, where, now)}
+        for g in t.guards:
+            name, _, arg = g.partition(":")
+            if name == "answers_moderated":  # finishing: no moderation may slip in meanwhile
+                moderated = self._agency_assessment(session, activity, task, arg)
+                assert moderated is not None  # the guard passed
+                forms_.cas_assessment(session, moderated, moderated.version, {"updated_at": now})
         event_id = self._move_task(
             session,
             actor,
@@ -1177,10 +1184,12 @@ class Service:
                 changed[number] = rating
             forms_.cas_assessment(session, assessment, expected, {"updated_at": now})
             if changed:
+                # on the activity, not the agency's task: the agency sees moderated ratings
+                # only once moderation is finished
                 self._event(
                     session,
                     activity.id,
-                    assessment.task_id,
+                    None,
                     actor,
                     now,
                     "moderated",
@@ -1254,16 +1263,22 @@ class Service:
         ).all()
         return any(not r.is_open and r.state != wf.tasks[r.kind].withdrawn_state for r in rows)
 
-    def _unmoderated(
+    def _agency_assessment(
         self, session: Session, activity: Activity, task: Task, kind: str
-    ) -> int | None:
-        """How many answers of the agency's ``kind`` assessment have no moderated rating."""
+    ) -> Assessment | None:
+        """The same agency's assessment on its ``kind`` task in the activity."""
         ids = [
             t.id or 0
             for t in self._tasks_of(session, activity.id or 0)
             if t.kind == kind and t.agency_id == task.agency_id
         ]
-        assessment = forms_.agency_assessment(session, activity.id or 0, task.agency_id, ids)
+        return forms_.agency_assessment(session, activity.id or 0, task.agency_id, ids)
+
+    def _unmoderated(
+        self, session: Session, activity: Activity, task: Task, kind: str
+    ) -> int | None:
+        """How many answers of the agency's ``kind`` assessment have no moderated rating."""
+        assessment = self._agency_assessment(session, activity, task, kind)
         if assessment is None or assessment.status != "submitted":
             return None
         view = self._assessment_view(session, assessment, activity, None)
@@ -1463,12 +1478,16 @@ class Service:
             raise TransitionNotAllowed(
                 f"{activity.ref} is {activity.state}; no actions can be raised on it"
             )
-        if activity.workflow == "action_plan":
-            plan = activity
-        else:
-            plan = self._open_child_plan(session, activity) or self._open_plan_for(
-                session, actor, activity, now
-            )
+        plan = activity
+        if activity.workflow != "action_plan":
+            open_plan = self._open_child_plan(session, activity)
+            if open_plan is not None:
+                plan = open_plan
+            else:
+                plan = self._open_plan_for(session, actor, activity, now)
+                # compare-and-set on the activity: two people raising the first action at
+                # once cannot open two plans
+                self._bump_activity(session, activity, now)
         (agency_row,) = self._agencies_by_code(session, [agency])
         insert_new(
             session,
@@ -2065,9 +2084,7 @@ class Service:
         if answered and not was_answered and to_state != kind.withdrawn_state:
             changes["answered_at"] = now
             if live and task.due_on is not None:
-                today = self.calendar.local_date(now)
-                late = self.calendar.working_days_between(task.due_on, today)
-                changes["late_working_days"] = max(late, 0)
+                changes["late_working_days"] = self._late_working_days(task, now)
             elif task.deadline_status != "met":
                 changes["late_working_days"] = None
         if to_state == kind.withdrawn_state and (live or task.deadline_status == "met"):
@@ -2093,6 +2110,16 @@ class Service:
             values,
             reason,
         )
+
+    def _late_working_days(self, task: Task, now: datetime) -> int:
+        """0 if answered by the deadline; else the working days since the due date, at
+        least 1 (an answer on the Saturday after a Friday deadline is late)."""
+        due_at = task.due_at
+        if due_at is None or now <= due_at:
+            return 0
+        assert task.due_on is not None
+        late = self.calendar.working_days_between(task.due_on, self.calendar.local_date(now))
+        return max(late, 1)
 
     def _cas_task(
         self, session: Session, task: Task, expected: int, changes: dict[str, Any], now: datetime

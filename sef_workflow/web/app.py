@@ -1501,7 +1501,7 @@ def _size(n: int) -> str:
 
 def _csv_safe(text: str) -> str:
     """No formula injection when the CSV is opened in a spreadsheet."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _activity_json(a: Activity) -> dict[str, Any]:

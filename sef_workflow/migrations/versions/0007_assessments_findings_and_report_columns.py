@@ -154,6 +154,107 @@ def upgrade() -> None:
         )
 
     # ### end Alembic commands ###
+    _backfill_report_columns(op.get_bind())
+
+
+def _backfill_report_columns(bind: sa.Connection) -> None:
+    """Fill the report columns of tasks recorded before them, from their pinned workflow
+    definitions and their events: what reports count each task as, when its owner last
+    answered and how late (working days of England's calendar), and the reminder and
+    escalation rungs the scheduler sent."""
+    from datetime import UTC, datetime
+
+    from sef_workflow.calendar import WorkingCalendar
+    from sef_workflow.definitions import from_stored
+
+    meta = sa.MetaData()
+    definition = sa.Table("workflow_definition", meta, autoload_with=bind)
+    activity = sa.Table("activity", meta, autoload_with=bind)
+    task = sa.Table("task", meta, autoload_with=bind)
+    event = sa.Table("event", meta, autoload_with=bind)
+    kinds: dict[tuple[int, str], tuple[str, frozenset[str]]] = {}
+    for row in bind.execute(sa.select(definition)).mappings():
+        wf = from_stored(row["name"], row["version"], row["source"], row["parameters"] or {})
+        for name, kind in wf.tasks.items():
+            answered = frozenset(
+                s
+                for s, state in kind.states.items()
+                if (state.answered or state.final) and s != kind.withdrawn_state
+            )
+            kinds[(row["id"], name)] = (kind.report_as, answered)
+    rows = bind.execute(
+        sa.select(
+            task.c.id,
+            task.c.kind,
+            task.c.due_on,
+            task.c.due_at,
+            task.c.deadline_status,
+            activity.c.definition_id,
+        ).join(activity, activity.c.id == task.c.activity_id)
+    ).all()
+    if not rows:
+        return
+
+    def aware(moment: datetime) -> datetime:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+    answered_at: dict[int, datetime] = {}
+    states = {r.id: kinds.get((r.definition_id, r.kind), ("none", frozenset()))[1] for r in rows}
+    transitions = bind.execute(
+        sa.select(event.c.task_id, event.c.at, event.c.from_state, event.c.to_state)
+        .where(
+            event.c.task_id.is_not(None), event.c.kind.in_(("task_transition", "task_completed"))
+        )
+        .order_by(event.c.id)
+    ).all()
+    for t in transitions:
+        done = states.get(t.task_id, frozenset())
+        if t.to_state in done and t.from_state not in done:
+            answered_at[t.task_id] = aware(t.at)
+    rungs: dict[int, list[int]] = {}
+    reminders = bind.execute(
+        sa.select(event.c.task_id, event.c.inputs).where(event.c.kind == "reminder")
+    ).all()
+    for rem in reminders:
+        sent = (rem.inputs or {}).get("rungs", []) if isinstance(rem.inputs, dict) else []
+        count = rungs.setdefault(rem.task_id, [0, 0])
+        count[1] += sum(1 for key in sent if str(key).startswith("escalate"))
+        count[0] += sum(1 for key in sent if not str(key).startswith("escalate"))
+    calendar = WorkingCalendar()
+    updates = []
+    for r in rows:
+        category = kinds.get((r.definition_id, r.kind), ("none", frozenset()))[0]
+        when = answered_at.get(r.id)
+        late = None
+        if when is not None and r.deadline_status == "met" and r.due_on is not None:
+            due_at = aware(r.due_at) if r.due_at is not None else calendar.end_of_day(r.due_on)
+            late = 0
+            if when > due_at:
+                days = calendar.working_days_between(r.due_on, calendar.local_date(when))
+                late = max(days, 1)
+        sent = rungs.get(r.id, [0, 0])
+        updates.append(
+            {
+                "_id": r.id,
+                "category": category,
+                "answered_at": when,
+                "late_working_days": late,
+                "reminders_sent": sent[0],
+                "escalations_sent": sent[1],
+            }
+        )
+    bind.execute(
+        task.update()
+        .where(task.c.id == sa.bindparam("_id"))
+        .values(
+            category=sa.bindparam("category"),
+            answered_at=sa.bindparam("answered_at"),
+            late_working_days=sa.bindparam("late_working_days"),
+            reminders_sent=sa.bindparam("reminders_sent"),
+            escalations_sent=sa.bindparam("escalations_sent"),
+        ),
+        updates,
+    )
 
 
 def downgrade() -> None:
