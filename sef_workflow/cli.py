@@ -186,7 +186,11 @@ def config_check(c: Context) -> None:
     """Load the settings and the workflows and say whether all is well."""
     app = c.app
     workflows = app.registry.current()
-    click.echo(f"{app.settings.source}: ok ({len(workflows)} workflows)")
+    forms = app.forms.forms()
+    click.echo(
+        f"{app.settings.source}: ok ({len(workflows)} workflows, {len(forms)} forms, "
+        f"{len(app.forms.scales())} grading scales)"
+    )
 
 
 @config_group.command("show")
@@ -367,6 +371,48 @@ def workflows_check(c: Context) -> None:
             f"{wf.name}: ok ({len(wf.states)} states, {len(wf.transitions)} transitions, "
             f"{len(wf.tasks)} task kinds, version {wf.version})"
         )
+
+
+@main.group("forms")
+def forms_group() -> None:
+    """Assessment forms and grading scales (forms/*.toml)."""
+
+
+@forms_group.command("check")
+@pass_ctx
+def forms_check(c: Context) -> None:
+    """Validate the grading scales and every form; the first problem is named with file and key."""
+    forms = c.app.forms
+    for scale in forms.scales().values():
+        levels = ", ".join(f"{lv.key} ({lv.colour})" for lv in scale.levels)
+        click.echo(f"scale {scale.name}: ok ({levels})")
+    for form in forms.forms().values():
+        click.echo(
+            f"form {form.name}: ok ({form.purpose}, {len(form.standards)} standards, "
+            f"{len(form.questions())} questions, scales {', '.join(form.scales)}, "
+            f"version {form.version})"
+        )
+
+
+@forms_group.command("show")
+@click.argument("name")
+@pass_ctx
+def forms_show(c: Context, name: str) -> None:
+    """Show a form's standards and questions, and the written definitions of its scale."""
+    forms = c.app.forms
+    form = forms.get(name)
+    click.echo(f"{form.title} ({form.name}, {form.purpose}, version {form.version})")
+    if form.description:
+        click.echo(form.description)
+    scale = forms.scale(form.scale)
+    click.echo(f"\nScale {scale.name} (default; also allowed: {', '.join(form.scales)}):")
+    for lv in scale.levels:
+        click.echo(f"  {lv.key:22} {lv.label}: {lv.definition}")
+    for standard in form.standards:
+        click.echo(f"\nStandard {standard.key}: {standard.title}")
+        for q in standard.questions:
+            need = "required" if q.required else "optional"
+            click.echo(f"  {q.number:<22} {q.text} [{need}; evidence {q.evidence}]")
 
 
 @workflows.command("show")

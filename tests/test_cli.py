@@ -57,6 +57,7 @@ COMMANDS = [
     "outbox",
     "mail",
     "evidence-pack",
+    "forms",
     "assessment",
     "judgements",
     "finding",
@@ -579,7 +580,13 @@ def test_workflows_check_lists_all_five(cli: Cli) -> None:
         re.search(r": ok \(\d+ states, \d+ transitions, \d+ task kinds, version \w+\)", ln)
         for ln in out.splitlines()
     )
-    assert cli("config", "check").endswith(": ok (5 workflows)\n")
+    assert cli("config", "check").endswith(": ok (5 workflows, 3 forms, 4 grading scales)\n")
+    forms = cli("forms", "check")
+    assert "form section11: ok (self_assessment, 8 standards, 19 questions" in forms
+    assert "scale ofsted: ok (inadequate (red)" in forms
+    shown = cli("forms", "show", "maa_judgements")
+    assert "recognition" in shown
+    assert "Outstanding" in shown
 
 
 def test_workflows_show(cli: Cli) -> None:
