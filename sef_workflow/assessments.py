@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from .definitions import Workflow
 from .errors import DefinitionError, InvalidInput
-from .forms import Form, FormRegistry, Question, Scale
+from .forms import Form, FormRegistry, Level, Question, Scale
 from .models import Activity, Agency, Assessment, AssessmentAnswer, FormDefinition, Task
 from .sql import insert_new
 
@@ -178,6 +178,38 @@ def scale_for(forms: FormRegistry, form: Form, activity: Activity) -> Scale:
     return forms.scale(str(chosen))
 
 
+def scale_snapshot(scale: Scale) -> dict[str, Any]:
+    """What an assessment keeps of its scale: every level with its written definition."""
+    return {
+        "name": scale.name,
+        "title": scale.title,
+        "description": scale.description,
+        "levels": [
+            {
+                "key": lv.key,
+                "label": lv.label,
+                "definition": lv.definition,
+                "score": lv.score,
+                "colour": lv.colour,
+            }
+            for lv in scale.levels
+        ],
+    }
+
+
+def scale_of(forms: FormRegistry, assessment: Assessment) -> Scale:
+    """The scale the assessment was rated on, as it was when the assessment started."""
+    snap = assessment.scale_definition
+    if not snap:
+        return forms.scale(assessment.scale)
+    return Scale(
+        name=str(snap["name"]),
+        title=str(snap["title"]),
+        description=str(snap.get("description", "")),
+        levels=tuple(Level(**lv) for lv in snap["levels"]),
+    )
+
+
 def pin_form(session: Session, form: Form, now: datetime) -> int:
     """The stored row of this form version, created by whoever needs it first."""
     values = {"name": form.name, "version": form.version, "source": form.source, "created_at": now}
@@ -241,6 +273,7 @@ def start(
         form_definition_id=pin_form(session, form, now),
         form_name=form.name,
         scale=scale.name,
+        scale_definition=scale_snapshot(scale),
         stage="return",
         status="draft",
         created_at=now,

@@ -332,6 +332,9 @@ class Assessment(SQLModel, table=True):
     form_definition_id: int = Field(foreign_key="form_definition.id")
     form_name: str = Field(max_length=64)
     scale: str = Field(max_length=64)
+    #: the scale's levels as they were when the assessment started, so a later edit of
+    #: scales.toml never changes what a stored rating means
+    scale_definition: dict[str, Any] = Field(default_factory=dict, sa_column=_json())
     #: "return" for a task's form; for a meeting's judgements, the stage (e.g. first, reaudit)
     stage: str = Field(max_length=64)
     #: draft (being filled in) or submitted

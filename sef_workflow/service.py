@@ -678,6 +678,7 @@ class Service:
                 form_definition_id=forms_.pin_form(session, form, now),
                 form_name=form.name,
                 scale=scale.name,
+                scale_definition=forms_.scale_snapshot(scale),
                 stage=t.form_stage,
                 status="draft",
                 created_at=now,
@@ -704,6 +705,7 @@ class Service:
                 "updated_at": now,
                 "form_definition_id": forms_.pin_form(session, form, now),
                 "scale": scale.name,
+                "scale_definition": forms_.scale_snapshot(scale),
             },
         )
         return {"assessment": assessment.id, **forms_.summary(form, stored)}
@@ -1065,7 +1067,7 @@ class Service:
             )
         self._check_role(actor, t, f"answering {where}")
         form = forms_.pinned_form(session, self.forms, assessment)
-        scale = self.forms.scale(assessment.scale)
+        scale = forms_.scale_of(self.forms, assessment)
         clean = forms_.clean_answers(form, scale, answers, f"answers for {where}")
         current = forms_.answers_of(session, assessment.id or 0)
         expected = assessment.version if expected_version is None else expected_version
@@ -1231,7 +1233,7 @@ class Service:
         return AssessmentView(
             assessment=assessment,
             form=form,
-            scale=self.forms.scale(assessment.scale),
+            scale=forms_.scale_of(self.forms, assessment),
             answers=answers,
             activity=activity,
             task=task,

@@ -278,6 +278,42 @@ def test_a_question_gone_from_the_form_is_not_carried_forward(
     assert old.answers["8.2"].rating == "2"
 
 
+def test_an_assessment_keeps_the_scale_it_was_rated_on(
+    database: Database,
+    registry: Registry,
+    calendar: WorkingCalendar,
+    clock: FakeClock,
+    notifier: Notifier,
+    tmp_path: Path,
+) -> None:
+    """Rewording or dropping a scale later never changes what a stored rating meant."""
+    from .conftest import FICTIONAL_AGENCIES
+
+    before = Service(
+        database, registry, calendar, clock, notifier, forms=FormRegistry(ROOT / "forms")
+    )
+    before.import_agencies(Actor.system(), FICTIONAL_AGENCIES)
+    first, returns = _open_s11(before, ("POL",))
+    _submit(before, returns["POL"], "2")
+    old_label = before.forms.scale("zero_to_three").level("2").label
+
+    edited = tmp_path / "forms"
+    shutil.copytree(ROOT / "forms", edited)
+    path = edited / "scales.toml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(f'label = "{old_label}"', 'label = "2 - Solid"'),
+        encoding="utf-8",
+    )
+    after = Service(database, registry, calendar, clock, notifier, forms=FormRegistry(edited))
+    assert after.forms.scale("zero_to_three").level("2").label == "2 - Solid"
+    old = after.assessment_for_task(COORDINATOR, _tid(returns["POL"]))
+    assert old.scale.level("2").label == old_label
+    clock.advance(timedelta(days=30))
+    _second, returns2 = _open_s11(after, ("POL",), previous_cycle=first)
+    new = after.assessment_for_task(COORDINATOR, _tid(returns2["POL"]))
+    assert new.scale.level("2").label == "2 - Solid"
+
+
 def test_ratings_not_on_the_new_cycles_scale_are_left_to_choose_again(
     partnership: Service, clock: FakeClock
 ) -> None:

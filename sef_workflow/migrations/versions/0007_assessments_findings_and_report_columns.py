@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.Column("form_definition_id", sa.Integer(), nullable=False),
         sa.Column("form_name", sa.String(length=64), nullable=False),
         sa.Column("scale", sa.String(length=64), nullable=False),
+        sa.Column("scale_definition", sa.JSON(), nullable=False, server_default=sa.text("'{}'")),
         sa.Column("stage", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("carried_from_id", sa.Integer(), nullable=True),
