@@ -13,6 +13,7 @@ its thread pool, off the event loop.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -227,22 +228,34 @@ def add_report_routes(web: Web) -> None:
             return page(request, None, refused(chosen, start, end, cycle, exc), 400)
         return page(request, report, chosen.form())
 
-    @api.get("/reports/report.csv", include_in_schema=False)
-    def report_csv_download(
-        request: Request, start: str = "", end: str = "", cycle: str = ""
+    def whole_report(
+        request: Request,
+        start: str,
+        end: str,
+        cycle: str,
+        render: Callable[[Report], str | bytes],
+        media_type: str,
+        extension: str,
     ) -> Response:
-        from ..reports.export import report_csv
-
+        """The whole report for the period as one download, or a 400 page saying why not."""
         web.need(request, *REPORT_ROLES)
         built = report_or_error(request, start, end, cycle)
         if isinstance(built, HTMLResponse):
             return built
         report, period = built
         return Response(
-            report_csv(report),
-            media_type=CSV_TYPE,
-            headers=_attachment(f"four-questions_{period.stem()}.csv"),
+            render(report),
+            media_type=media_type,
+            headers=_attachment(f"four-questions_{period.stem()}.{extension}"),
         )
+
+    @api.get("/reports/report.csv", include_in_schema=False)
+    def report_csv_download(
+        request: Request, start: str = "", end: str = "", cycle: str = ""
+    ) -> Response:
+        from ..reports.export import report_csv
+
+        return whole_report(request, start, end, cycle, report_csv, CSV_TYPE, "csv")
 
     @api.get("/reports/report.xlsx", include_in_schema=False)
     def report_xlsx_download(
@@ -250,16 +263,7 @@ def add_report_routes(web: Web) -> None:
     ) -> Response:
         from ..reports.export import report_xlsx
 
-        web.need(request, *REPORT_ROLES)
-        built = report_or_error(request, start, end, cycle)
-        if isinstance(built, HTMLResponse):
-            return built
-        report, period = built
-        return Response(
-            report_xlsx(report),
-            media_type=XLSX_TYPE,
-            headers=_attachment(f"four-questions_{period.stem()}.xlsx"),
-        )
+        return whole_report(request, start, end, cycle, report_xlsx, XLSX_TYPE, "xlsx")
 
     @api.get("/reports/annual", include_in_schema=False)
     def annual_pack(
