@@ -276,7 +276,8 @@ def agencies_link(c: Context, email: str) -> None:
     """Make a single-use sign-in link for an agency contact (lead or deputy) and print it."""
     from datetime import timedelta
 
-    from .web.auth import create_login_link, login_url
+    from .access import login_url
+    from .web.auth import create_login_link
 
     service = c.service
     hours = c.app.settings.settings.web.link_hours
@@ -1712,7 +1713,9 @@ def outbox_deliver(c: Context, until_empty: bool) -> None:
     from .notify.delivery import deliver_due
 
     c.service  # noqa: B018
-    total = deliver_due(c.app, until_empty=until_empty, echo=click.echo)
+    total = deliver_due(
+        c.app.db, c.app.settings, c.app.service.clock, until_empty=until_empty, echo=click.echo
+    )
     click.echo(
         f"sent {total.sent}, retrying later {total.retrying}, failed {total.failed}"
         + (f", {total.fallbacks} sent on to deputies" if total.fallbacks else "")
@@ -1774,7 +1777,7 @@ def mail_test(c: Context, to_addr: str) -> None:
     """Send one test message through the configured server and say what the server replied."""
     from .notify.delivery import send_test_message
 
-    ok, report = send_test_message(c.app, to_addr)
+    ok, report = send_test_message(c.app.db, c.app.settings, c.app.service.clock, to_addr)
     click.echo(report)
     if not ok:
         from .errors import DeliveryError

@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from sef_workflow.access import link_next, login_url, token_hash, use_login_link
 from sef_workflow.errors import PermissionDenied, TransitionNotAllowed
 from sef_workflow.models import Activity, Agency, LoginLink, Notification
 from sef_workflow.notify.outbox import About, insert_notification
 from sef_workflow.service import Actor, Service
-from sef_workflow.web.auth import link_next, login_url, token_hash, use_login_link
 
 from .conftest import COORDINATOR, MANAGER, answer_form
 

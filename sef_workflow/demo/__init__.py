@@ -85,13 +85,14 @@ def load_demo(app: App, *, reset: bool = False, echo: Callable[[str], Any] = pri
         echo("  " + line)
     from ..notify.delivery import deliver_due
 
-    report = deliver_due(app, echo=lambda _line: None)
+    report = deliver_due(app.db, app.settings, app.service.clock, echo=lambda _line: None)
     where = (
         app.settings.settings.smtp.host
         or f"the mail catcher's folder {app.settings.catcher_dir()} (sef mail list)"
     )
     echo(f"  {report.sent} emails delivered to {where}")
-    from ..web.auth import create_login_link, login_url, set_password
+    from ..access import login_url
+    from ..web.auth import create_login_link, set_password
 
     for _name, email, _role in STAFF:
         set_password(app.db, email, DEMO_PASSWORD, now)

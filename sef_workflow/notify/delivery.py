@@ -47,7 +47,6 @@ from .outbox import fit_key, insert_notification
 from .smtp import MailSender, Outgoing, Result, SmtpSender
 
 if TYPE_CHECKING:
-    from ..app import App
     from ..config import LoadedSettings
 
 log = logging.getLogger(__name__)
@@ -503,21 +502,27 @@ def get_notification(
         return row, attempts
 
 
-def deliver_due(app: App, *, until_empty: bool = True, echo: Any = print) -> DeliveryReport:
-    """Deliver what is due now, by the app's settings; the embedded catcher runs meanwhile
+def deliver_due(
+    db: Database,
+    loaded: LoadedSettings,
+    clock: Clock,
+    *,
+    until_empty: bool = True,
+    echo: Any = print,
+) -> DeliveryReport:
+    """Deliver what is due now, by ``loaded`` settings; the embedded catcher runs meanwhile
     when no SMTP server is configured. One progress line per batch."""
     from .catcher import MailCatcher
 
-    loaded = app.settings
     catcher = None if loaded.settings.smtp.host else MailCatcher.from_settings(loaded, port=0)
     totals = dict.fromkeys(("claimed", "sent", "retrying", "failed", "fallbacks", "lost_leases"), 0)
     try:
         if catcher is not None:
             catcher.start()
         delivery = Delivery.from_settings(
-            app.db,
+            db,
             loaded,
-            app.service.clock,
+            clock,
             catcher_port=catcher.port if catcher is not None else None,
         )
         for batch in range(1, 10_000):
@@ -538,7 +543,9 @@ def deliver_due(app: App, *, until_empty: bool = True, echo: Any = print) -> Del
     return DeliveryReport(**totals)
 
 
-def send_test_message(app: App, to_addr: str) -> tuple[bool, str]:
+def send_test_message(
+    db: Database, loaded: LoadedSettings, clock: Clock, to_addr: str
+) -> tuple[bool, str]:
     """One fictional message through the configured server; what the server replied."""
 
     from ..directory import normalise_email
@@ -548,9 +555,8 @@ def send_test_message(app: App, to_addr: str) -> tuple[bool, str]:
         address = normalise_email(to_addr)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
-    loaded = app.settings
     s = loaded.settings
-    now = app.service.clock.now()
+    now = clock.now()
     token = hashlib.sha256(f"{address}{now.isoformat()}".encode()).hexdigest()[:24]
     domain = s.partnership.business_unit_email.rpartition("@")[2] or "sef-workflow.invalid"
     message = Outgoing(
@@ -570,7 +576,7 @@ def send_test_message(app: App, to_addr: str) -> tuple[bool, str]:
         if catcher is not None:
             catcher.start()
         delivery = Delivery.from_settings(
-            app.db,
+            db,
             loaded,
             SystemClock(),
             catcher_port=catcher.port if catcher is not None else None,

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from ..access import discard_login_link, issue_login_link, login_url
 from ..calendar import WorkingCalendar, describe_remaining, format_date, remaining
 from ..definitions import Workflow
 from ..errors import DefinitionError
@@ -195,8 +196,6 @@ class Notifier:
             or agency.id is None
         ):
             return None
-        from ..web.auth import issue_login_link, login_url  # the web layer, only when needed
-
         task = about.task
         own_task = task is not None and task.id is not None and task.agency_id == agency.id
         next_url = f"/tasks/{task.id}" if own_task and task is not None else "/portal"
@@ -276,8 +275,6 @@ class Notifier:
             }
             inserted = insert_notification(session, values)
             if not inserted and signed is not None:  # a duplicate: its link is not needed
-                from ..web.auth import discard_login_link
-
                 discard_login_link(session, signed[1])
             added += inserted
         return added

@@ -6,7 +6,8 @@ Public functions: :func:`create_app`, :func:`set_password`, :func:`create_login_
 
 from __future__ import annotations
 
+from ..access import login_url
 from .app import create_app
-from .auth import create_login_link, login_url, set_password
+from .auth import create_login_link, set_password
 
 __all__ = ["create_app", "create_login_link", "login_url", "set_password"]

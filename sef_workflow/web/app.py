@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import access
 from ..app import App
 from ..calendar import compute_due, describe_remaining, format_date
 from ..definitions import DeadlineDef, InputSpec, TransitionDef, Workflow
@@ -468,7 +469,7 @@ class Web:
         async def login_link(request: Request, token: str, next: str = "/portal") -> Response:
             now = web.now()
             try:
-                link = auth.use_login_link(web.db, token, now)
+                link = access.use_login_link(web.db, token, now)
                 actor = web.service.resolve_actor(link.email)
             except (PermissionDenied, NotFound) as exc:
                 return web.error_page(
@@ -487,7 +488,7 @@ class Web:
             session_token = auth.start_session(
                 web.db, link.email, now, web.settings.session_lifetime
             )
-            response = RedirectResponse(auth.link_next(next), status_code=303)
+            response = RedirectResponse(access.link_next(next), status_code=303)
             web.set_session_cookie(response, session_token)
             return response
 

@@ -7,35 +7,28 @@ are still changed only through :class:`~sef_workflow.service.Service`.
 
 from __future__ import annotations
 
-import hashlib
-import re
 import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlmodel import Session, col, delete, select
+from sqlmodel import col, delete, select
 
+from ..access import issue_login_link, token_hash
 from ..db import Database
 from ..directory import normalise_email
 from ..errors import InvalidInput, NotFound, PermissionDenied
-from ..models import STAFF_ROLES, Agency, LoginLink, Staff, StaffCredential, WebSession
+from ..models import STAFF_ROLES, Agency, Staff, StaffCredential, WebSession
 from ..service import Actor, Service
 
 _hasher = PasswordHasher()
 #: a hash to verify against when the email is unknown, so timing does not tell who exists
 _DUMMY_HASH = _hasher.hash("not a real password")
 MIN_PASSWORD_LENGTH = 10
-_LOGIN_LINK: sa.Table = LoginLink.__table__  # type: ignore[attr-defined]
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def set_password(db: Database, email: str, password: str, now: datetime | None = None) -> None:
@@ -87,30 +80,6 @@ def check_password(db: Database, email: str, password: str) -> bool:
 EMAIL_LINK_LIFETIME = timedelta(days=7)
 
 
-def issue_login_link(
-    session: Session, email: str, agency_id: int, now: datetime, lifetime: timedelta
-) -> str:
-    """Insert a single-use sign-in link for ``email`` (scoped to ``agency_id``) with the
-    caller's ``session``, so it commits or rolls back with the caller's change; returns the
-    token. Only its SHA-256 is stored."""
-    token = secrets.token_urlsafe(32)
-    session.execute(
-        sa.insert(_LOGIN_LINK).values(
-            token_hash=token_hash(token),
-            email=email.strip().lower(),
-            agency_id=agency_id,
-            created_at=now,
-            expires_at=now + lifetime,
-        )
-    )
-    return token
-
-
-def discard_login_link(session: Session, token: str) -> None:
-    """Delete an unused link issued in this transaction (its email was not queued after all)."""
-    session.execute(sa.delete(_LOGIN_LINK).where(_LOGIN_LINK.c.token_hash == token_hash(token)))
-
-
 def create_login_link(
     db: Database,
     email: str,
@@ -130,27 +99,6 @@ def create_login_link(
         return issue_login_link(session, address, agency_id, now, lifetime)
 
 
-#: where a sign-in link may land: the agency portal or one task page, nothing else
-_LINK_NEXT = re.compile(r"/portal|/tasks/[1-9][0-9]{0,17}")
-
-
-def link_next(next_url: str | None) -> str:
-    """The page a sign-in link lands on: ``next_url`` when it is the portal or a task page
-    (a local path, so the link cannot redirect elsewhere), else the portal."""
-    if next_url and _LINK_NEXT.fullmatch(next_url):
-        return next_url
-    return "/portal"
-
-
-def login_url(base_url: str, token: str, next_url: str | None = None) -> str:
-    """The address to put in an agency contact's email for a token from create_login_link
-    or issue_login_link; ``next_url`` (the portal or a task page) is where it lands."""
-    url = f"{base_url.rstrip('/')}/login/link/{token}"
-    if next_url is not None and link_next(next_url) == next_url and next_url != "/portal":
-        url += f"?next={quote(next_url, safe='/')}"
-    return url
-
-
 def _agency_of(db: Database, address: str, service: Service | None) -> int:
     if service is not None:
         actor = service.resolve_actor(address)
@@ -166,31 +114,6 @@ def _agency_of(db: Database, address: str, service: Service | None) -> int:
     if agency is None or not agency.active or agency.id is None:
         raise NotFound(f"{address} is not an active agency contact")
     return agency.id
-
-
-def use_login_link(db: Database, token: str, now: datetime) -> LoginLink:
-    """Spend a sign-in link: refused when unknown, used or expired (nothing changes then)."""
-    hashed = token_hash(token)
-    with db.write() as session:
-        link = session.get(LoginLink, hashed)
-        if link is None:
-            raise PermissionDenied("this sign-in link is not valid")
-        if link.used_at is not None:
-            raise PermissionDenied("this sign-in link has already been used")
-        if link.expires_at <= now:
-            raise PermissionDenied("this sign-in link has expired")
-        result = session.execute(
-            LoginLink.__table__.update()  # type: ignore[attr-defined]
-            .where(
-                LoginLink.__table__.c.token_hash == hashed,  # type: ignore[attr-defined]
-                LoginLink.__table__.c.used_at.is_(None),  # type: ignore[attr-defined]
-            )
-            .values(used_at=now)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise PermissionDenied("this sign-in link has already been used")
-        session.expunge(link)
-        return link
 
 
 @dataclass(frozen=True)

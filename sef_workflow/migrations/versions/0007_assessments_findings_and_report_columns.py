@@ -7,8 +7,12 @@ Revises: 0006
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+import holidays
 import sqlalchemy as sa
 from alembic import op
 
@@ -158,16 +162,68 @@ def upgrade() -> None:
     _backfill_report_columns(op.get_bind())
 
 
+# A frozen copy of what this migration needs from the application as it stood at revision
+# 0007, so later changes to the application cannot change what upgrading an old database
+# does: how a stored workflow file names its task kinds' report categories and answered
+# states, and England's working days.
+_DEFAULT_REPORT_AS = {
+    "each_agency": "request",
+    "chosen_agency": "action",
+    "business_unit": "statutory",
+}
+_LONDON = ZoneInfo("Europe/London")
+
+
+def _task_kinds(source: str) -> dict[str, tuple[str, frozenset[str]]]:
+    """Each task kind of a stored workflow file: what reports count it as, and the states in
+    which its owner has answered (answered or final, not withdrawn)."""
+    kinds: dict[str, tuple[str, frozenset[str]]] = {}
+    for name, spec in (tomllib.loads(source).get("tasks") or {}).items():
+        states = spec.get("states") or {}
+        withdrawn = spec.get("withdrawn_state")
+        answered = frozenset(
+            s
+            for s, state in states.items()
+            if (state.get("answered", False) or state.get("final", False)) and s != withdrawn
+        )
+        default = _DEFAULT_REPORT_AS.get(spec.get("assignee"), "none")
+        report_as = spec.get("report_as", default if "deadline" in spec else "none")
+        kinds[name] = (report_as, answered)
+    return kinds
+
+
+class _EnglandWorkingDays:
+    """Monday to Friday, not a bank holiday of England."""
+
+    def __init__(self) -> None:
+        self._off: set[date] = set()
+        self._years: set[int] = set()
+
+    def _working(self, d: date) -> bool:
+        if d.year not in self._years:
+            self._off.update(holidays.country_holidays("GB", subdiv="ENG", years=d.year))
+            self._years.add(d.year)
+        return d.weekday() < 5 and d not in self._off
+
+    def between(self, start: date, end: date) -> int:
+        """Working days ``d`` with ``start < d <= end``."""
+        count, d = 0, start
+        while d < end:
+            d += timedelta(days=1)
+            count += self._working(d)
+        return count
+
+
+def _end_of_day(d: date) -> datetime:
+    """The first instant (UTC) of the London day after ``d``."""
+    return datetime.combine(d + timedelta(days=1), time(0), tzinfo=_LONDON).astimezone(UTC)
+
+
 def _backfill_report_columns(bind: sa.Connection) -> None:
     """Fill the report columns of tasks recorded before them, from their pinned workflow
     definitions and their events: what reports count each task as, when its owner last
     answered and how late (working days of England's calendar), and the reminder and
     escalation rungs the scheduler sent."""
-    from datetime import UTC, datetime
-
-    from sef_workflow.calendar import WorkingCalendar
-    from sef_workflow.definitions import from_stored
-
     meta = sa.MetaData()
     definition = sa.Table("workflow_definition", meta, autoload_with=bind)
     activity = sa.Table("activity", meta, autoload_with=bind)
@@ -175,14 +231,8 @@ def _backfill_report_columns(bind: sa.Connection) -> None:
     event = sa.Table("event", meta, autoload_with=bind)
     kinds: dict[tuple[int, str], tuple[str, frozenset[str]]] = {}
     for row in bind.execute(sa.select(definition)).mappings():
-        wf = from_stored(row["name"], row["version"], row["source"], row["parameters"] or {})
-        for name, kind in wf.tasks.items():
-            answered = frozenset(
-                s
-                for s, state in kind.states.items()
-                if (state.answered or state.final) and s != kind.withdrawn_state
-            )
-            kinds[(row["id"], name)] = (kind.report_as, answered)
+        for name, kind in _task_kinds(row["source"]).items():
+            kinds[(row["id"], name)] = kind
     rows = bind.execute(
         sa.select(
             task.c.id,
@@ -221,17 +271,17 @@ def _backfill_report_columns(bind: sa.Connection) -> None:
         count = rungs.setdefault(rem.task_id, [0, 0])
         count[1] += sum(1 for key in sent if str(key).startswith("escalate"))
         count[0] += sum(1 for key in sent if not str(key).startswith("escalate"))
-    calendar = WorkingCalendar()
+    working_days = _EnglandWorkingDays()
     updates = []
     for r in rows:
         category = kinds.get((r.definition_id, r.kind), ("none", frozenset()))[0]
         when = answered_at.get(r.id)
         late = None
         if when is not None and r.deadline_status == "met" and r.due_on is not None:
-            due_at = aware(r.due_at) if r.due_at is not None else calendar.end_of_day(r.due_on)
+            due_at = aware(r.due_at) if r.due_at is not None else _end_of_day(r.due_on)
             late = 0
             if when > due_at:
-                days = calendar.working_days_between(r.due_on, calendar.local_date(when))
+                days = working_days.between(r.due_on, when.astimezone(_LONDON).date())
                 late = max(days, 1)
         sent = rungs.get(r.id, [0, 0])
         updates.append(
