@@ -1,9 +1,9 @@
 """Fire rate: ``Service.fire_task`` against the same writes in raw SQL, SQLite and PostgreSQL.
 
 For each database the script builds a fresh schema with the shipped migrations, imports a
-few fictional agencies, opens ``themed_audit`` activities and fires ``sample_cases`` and
-``issue_audit_tools`` until there are enough ``audit_return`` tasks, then times three ways
-of submitting those returns (each on its own, disjoint set of tasks):
+few fictional agencies, opens ``agency_request`` activities and fires ``issue_request``
+until there are enough ``agency_return`` tasks (a return whose submit carries a summary and
+no assessment form), then times three ways of submitting those returns (each on its own, disjoint set of tasks):
 
 * **service**: ``service.fire_task(agency, task_id, "submit", {"summary": "fictional"})``,
   one transaction per call (read task + activity, compare-and-set UPDATE, INSERT event,
@@ -66,6 +66,7 @@ POSTGRES_URL = os.environ.get(
 )
 TARGET = 0.40
 TRIGGER = "submit"
+DUE_DATE = "2026-02-27"  # a month after the fake clock's start
 INPUTS = {"summary": "fictional"}
 SOURCES = ("requested", "returned")
 DEST = "submitted"
@@ -174,14 +175,18 @@ def build_fixture(
         number += 1
         opened = service.open_activity(
             COORDINATOR,
-            "themed_audit",
-            f"Benchmark audit {number} (fictional)",
+            "agency_request",
+            f"Benchmark request {number} (fictional)",
             codes,
-            {"theme": "fictional theme"},
+            {"request_type": "quarterly_system_indicators"},
         )
         ref = opened.activity.ref
-        service.fire(COORDINATOR, ref, "sample_cases", {"sample_size": 3})
-        issued = service.fire(COORDINATOR, ref, "issue_audit_tools")
+        issued = service.fire(
+            COORDINATOR,
+            ref,
+            "issue_request",
+            {"due_date": DUE_DATE, "request_details": "Fictional indicator data"},
+        )
         for task in issued.created_tasks:
             assert task.id is not None
             assert task.agency_id is not None
@@ -448,7 +453,7 @@ def run_one(label: str, url: str, opts: Options) -> Result:
         # Deal the tasks out round-robin so each path touches the same spread of rows.
         service_tasks, raw_tasks, single_tasks = (fx.tasks[i::3] for i in range(3))
         print(
-            f"  {label}: setup {fx.setup_seconds:.1f}s ({len(fx.tasks)} audit_return tasks); "
+            f"  {label}: setup {fx.setup_seconds:.1f}s ({len(fx.tasks)} agency_return tasks); "
             f"warm-up {warmup} fires per path; timing {n} per path",
             flush=True,
         )

@@ -1,7 +1,7 @@
 """Profile the service's fire path: where does ``Service.fire_task`` spend its time?
 
 Builds the same fixture as ``bench/fire_rate.py`` (fresh SQLite file or PostgreSQL schema,
-fictional agencies, themed_audit activities with open ``audit_return`` tasks), warms up,
+fictional agencies, agency_request activities with open ``agency_return`` tasks), warms up,
 then profiles N ``fire_task(agency, id, "submit", {"summary": "fictional"})`` calls.
 
 * default: cProfile (deterministic; inflates call-heavy code such as SQLAlchemy's statement
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fire_rate as fr  # a sibling script, not a package
 
 #: the project's own functions worth a line each in the summary
-OWN = r"sef_workflow/(service|db|notify/outbox|definitions|inputs)\.py"
+OWN = r"sef_workflow/(service/|definitions/|db\.py|notify/outbox\.py|inputs\.py)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

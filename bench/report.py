@@ -43,6 +43,7 @@ import gc
 import io
 import json
 import math
+import os
 import pstats
 import random
 import sqlite3
@@ -1461,10 +1462,14 @@ def report_once(db: Database, forms: FormRegistry, registry: Registry) -> Report
 
 
 def _figures_function() -> str:
-    """The innermost function of reports/figures.py on the stack."""
+    """The innermost figure function of sef_workflow/reports/ on the stack (the shared query
+    helpers of reports/counting.py are passed over for the figure that called them)."""
     frame = sys._getframe(2)
+    reports = str(Path("sef_workflow", "reports")) + os.sep
+    helpers = str(Path("reports", "counting.py"))
     while frame is not None:
-        if frame.f_code.co_filename.endswith(str(Path("reports", "figures.py"))):
+        name = frame.f_code.co_filename
+        if reports in name and not name.endswith(helpers):
             return frame.f_code.co_name
         frame = frame.f_back  # type: ignore[assignment]
     return "?"

@@ -13,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from sef_workflow import programme as programme_module
 from sef_workflow.calendar import LONDON, WorkingCalendar
 from sef_workflow.clock import FakeClock
 from sef_workflow.db import Database
@@ -34,6 +33,7 @@ from sef_workflow.programme import (
     run_key,
     run_programme,
 )
+from sef_workflow.programme import running as programme_module
 from sef_workflow.service import Service
 
 from .conftest import ROOT, TEMPLATES, WORKFLOWS

@@ -18,6 +18,9 @@ cannot follow. Only digests may use ``items``; a digest's subject may use no nam
 Rendering uses ``StrictUndefined`` (a missing value raises, it never prints as blank) in a
 sandboxed environment without Jinja's globals: nothing but the context reaches a template.
 HTML bodies are autoescaped; subjects and text bodies are not.
+
+The allow-lists themselves are in :mod:`.allowlist`; following ``items`` through a
+template is :mod:`.item_uses`.
 """
 
 from __future__ import annotations
@@ -33,81 +36,34 @@ from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import DefinitionError
-
-#: every name a template may use; nothing else ever reaches a template
-ALLOWED_NAMES = frozenset(
-    {
-        "partnership_name",
-        "reference",
-        "activity_type",
-        "activity_title",
-        "task_title",
-        "agency_name",
-        "recipient_name",
-        "deadline",
-        "working_days_left",
-        "deadline_text",
-        "link",
-        "items",
-    }
+from .allowlist import (
+    ALLOWED_NAMES,
+    CONTEXT_NAMES,
+    DIGEST_PREFIX,
+    ITEM_NAMES,
+    NO_DEADLINE,
+    SAMPLE_CONTEXT,
+    SUBJECT_NAMES,
+    names_text,
 )
-#: the keys of each entry of ``items`` (digests); nothing else reaches a template
-ITEM_NAMES = frozenset(
-    {
-        "reference",
-        "activity_type",
-        "task_title",
-        "agency_name",
-        "deadline",
-        "deadline_text",
-        "days_overdue",
-        "link",
-    }
-)
-#: messages whose names start with this may use ``items``
-DIGEST_PREFIX = "digest_"
-#: subjects travel in clear: only these
-SUBJECT_NAMES = frozenset({"reference", "activity_type"})
-#: the names a caller passes; ``partnership_name`` is added by :class:`Templates`
-CONTEXT_NAMES = ALLOWED_NAMES - {"partnership_name"}
+from .item_uses import ItemUses
 
-#: obviously fictional values for every name a caller passes, used by :meth:`Templates.check`
-SAMPLE_CONTEXT: dict[str, object] = {
-    "reference": "MAA-2026-001",
-    "activity_type": "Multi-agency themed audit",
-    "activity_title": "Themed audit: neglect (fictional)",
-    "task_title": "Single-agency audit return",
-    "agency_name": "Northshire Constabulary (fictional)",
-    "recipient_name": "Sam Sample (fictional)",
-    "deadline": "Mon 29 Dec 2025",
-    "working_days_left": 3,
-    "deadline_text": "3 working days left",
-    "link": "http://127.0.0.1:8000/activities/MAA-2026-001",
-    "items": [
-        {
-            "reference": "MAA-2026-001",
-            "activity_type": "Multi-agency themed audit",
-            "task_title": "Single-agency audit return: Northshire Constabulary (fictional)",
-            "agency_name": "Northshire Constabulary (fictional)",
-            "deadline": "Mon 22 Dec 2025",
-            "deadline_text": "3 working days overdue",
-            "days_overdue": 3,
-            "link": "http://127.0.0.1:8000/activities/MAA-2026-001",
-        },
-        {
-            "reference": "MAA-2026-002",
-            "activity_type": "Multi-agency themed audit",
-            "task_title": "Single-agency audit return: Northshire Health Board (fictional)",
-            "agency_name": "Northshire Health Board (fictional)",
-            "deadline": "Fri 2 Jan 2026",
-            "deadline_text": "4 working days left",
-            "days_overdue": None,
-            "link": "http://127.0.0.1:8000/activities/MAA-2026-002",
-        },
-    ],
-}
-#: what changes in the context of a message about something without a (running) deadline
-NO_DEADLINE: dict[str, object] = {"deadline": "", "working_days_left": None, "deadline_text": ""}
+__all__ = [
+    "ALLOWED_NAMES",
+    "CONTEXT_NAMES",
+    "DIGEST_PREFIX",
+    "HTML_LAYOUT",
+    "ITEM_NAMES",
+    "MESSAGE_NAME_RE",
+    "NO_DEADLINE",
+    "SAMPLE_CONTEXT",
+    "SUBJECT_MAX",
+    "SUBJECT_NAMES",
+    "SUFFIXES",
+    "Rendered",
+    "TemplateError",
+    "Templates",
+]
 
 #: the layout every HTML body extends
 HTML_LAYOUT = "_layout.html.j2"
@@ -138,10 +94,6 @@ def _one_line(subject: str) -> str:
     return line
 
 
-def _names(names: Iterable[str]) -> str:
-    return ", ".join(sorted(names))
-
-
 def _is_http(value: object) -> bool:
     return str(value).startswith(("https://", "http://"))
 
@@ -157,8 +109,8 @@ def _checked_items(where: str, value: object) -> list[dict[str, str | int | None
         extra = [k for k in entry if k not in ITEM_NAMES]
         if extra:
             raise TemplateError(
-                f"{where}: items[{i}]: key(s) not allowed: {_names(map(str, extra))}; "
-                f"allowed: {_names(ITEM_NAMES)}"
+                f"{where}: items[{i}]: key(s) not allowed: {names_text(map(str, extra))}; "
+                f"allowed: {names_text(ITEM_NAMES)}"
             )
         clean: dict[str, str | int | None] = {}
         for key, v in entry.items():
@@ -263,8 +215,8 @@ class Templates:
                 else ""
             )
             raise TemplateError(
-                f"{self._where(name)}: context name(s) not allowed: {_names(map(str, extra))}"
-                f"{note}; allowed: {_names(CONTEXT_NAMES)}"
+                f"{self._where(name)}: context name(s) not allowed: {names_text(map(str, extra))}"
+                f"{note}; allowed: {names_text(CONTEXT_NAMES)}"
             )
         link = context.get("link")
         if link is not None and not _is_http(link):
@@ -348,11 +300,11 @@ class Templates:
             unknown = meta.find_undeclared_variables(ast) - ALLOWED_NAMES
             if unknown:
                 problems.append(
-                    f"{self._where(file)}: uses {_names(unknown)}, not allowed in a template "
-                    f"(allowed: {_names(ALLOWED_NAMES)})"
+                    f"{self._where(file)}: uses {names_text(unknown)}, not allowed in a template "
+                    f"(allowed: {names_text(ALLOWED_NAMES)})"
                 )
                 broken.add(file)
-            item_problems = _ItemUses(self._where(file)).run(ast)
+            item_problems = ItemUses(self._where(file)).run(ast)
             if item_problems:
                 problems.extend(item_problems)
                 broken.add(file)
@@ -392,8 +344,8 @@ class Templates:
                 if used & ALLOWED_NAMES - SUBJECT_NAMES:
                     problems.append(
                         f"{self._where(subject)}: uses "
-                        f"{_names(used & ALLOWED_NAMES - SUBJECT_NAMES)}; subjects travel "
-                        f"in clear and may use only {_names(SUBJECT_NAMES)}"
+                        f"{names_text(used & ALLOWED_NAMES - SUBJECT_NAMES)}; subjects travel "
+                        f"in clear and may use only {names_text(SUBJECT_NAMES)}"
                     )
                     broken.add(subject)
             if not name.startswith(DIGEST_PREFIX):
@@ -406,7 +358,7 @@ class Templates:
                     if users:
                         problems.append(
                             f"{self._where(name + suffix)}: uses items (in "
-                            f"{_names(users)}); only digests ({DIGEST_PREFIX}<name>) may"
+                            f"{names_text(users)}); only digests ({DIGEST_PREFIX}<name>) may"
                         )
             html = name + SUFFIXES["html"]
             if html in asts and not self._extends_layout(html, asts):
@@ -463,300 +415,3 @@ class Templates:
                     problems.append(f"{self._where(file)}: renders an empty subject with {label}")
                     break
         return problems
-
-
-# ---------------------------------------------------------------------- following items
-#: what an expression holds, as far as ``items`` goes
-_PLAIN = "plain"  # anything not derived from items (or a single allowed value of an entry)
-_LIST = "list"  # a list of entries: items, a slice of it, a group's list
-_ITEM = "item"  # one entry: a dict with the keys of ITEM_NAMES
-_GROUPS = "groups"  # items|groupby(key)
-_GROUP = "group"  # one (grouper, list) of a groupby
-_LOOP_ITEMS = "loop_items"  # ``loop`` in a for over a list of entries
-_LOOP_GROUPS = "loop_groups"  # ``loop`` in a for over groups
-
-#: filters on a list of entries whose attribute (if any) must be an item key, and what
-#: they give: (kind of result, attribute required)
-_LIST_FILTERS: dict[str, tuple[str, bool]] = {
-    "length": (_PLAIN, False),
-    "count": (_PLAIN, False),
-    "first": (_ITEM, False),
-    "last": (_ITEM, False),
-    "list": (_LIST, False),
-    "reverse": (_LIST, False),
-    "sort": (_LIST, False),
-    "unique": (_LIST, False),
-    "selectattr": (_LIST, True),
-    "rejectattr": (_LIST, True),
-    "groupby": (_GROUPS, True),
-    "map": (_PLAIN, True),
-    "join": (_PLAIN, False),
-    "sum": (_PLAIN, True),
-    "min": (_ITEM, False),
-    "max": (_ITEM, False),
-}
-#: filters whose first positional argument is the attribute
-_ATTRIBUTE_FIRST = frozenset({"selectattr", "rejectattr", "groupby"})
-_GROUPS_FILTERS: dict[str, str] = {
-    "length": _PLAIN,
-    "count": _PLAIN,
-    "first": _GROUP,
-    "last": _GROUP,
-    "list": _GROUPS,
-    "reverse": _GROUPS,
-}
-
-
-def _show(node: nodes.Node) -> str:
-    """A short rendering of an expression for a problem line."""
-    if isinstance(node, nodes.Name):
-        return node.name
-    if isinstance(node, nodes.Getattr):
-        return f"{_show(node.node)}.{node.attr}"
-    if isinstance(node, nodes.Getitem):
-        arg = repr(node.arg.value) if isinstance(node.arg, nodes.Const) else "..."
-        return f"{_show(node.node)}[{arg}]"
-    if isinstance(node, nodes.Filter):
-        base = _show(node.node) if node.node is not None else "..."
-        return f"{base}|{node.name}"
-    if isinstance(node, nodes.Call):
-        return f"{_show(node.node)}(...)"
-    return type(node).__name__.lower()
-
-
-class _ItemUses:
-    """Follows ``items`` through one template and reports what an entry cannot give.
-
-    A deliberately small abstract interpretation: names bound from ``items`` (loop
-    variables, ``set``, ``groupby`` groups, ``loop.previtem``) are tracked by kind, and any
-    attribute or key of an entry outside :data:`ITEM_NAMES`, or any use the check cannot
-    follow (an entry passed to a macro, unpacked, filtered, put in a list...), is reported.
-    """
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-        self.problems: list[str] = []
-
-    def run(self, ast: nodes.Template) -> list[str]:
-        self._body(ast.body, {"items": _LIST})
-        return sorted(set(self.problems))
-
-    def _report(self, node: nodes.Node, what: str) -> None:
-        self.problems.append(
-            f"{self.where}: line {node.lineno}: {what}; an entry of items has only "
-            f"{_names(ITEM_NAMES)}"
-        )
-
-    def _unfollowed(self, node: nodes.Node) -> None:
-        self._report(
-            node, f"uses {_show(node)} in a way the check cannot follow (loop over items instead)"
-        )
-
-    # -- statements ------------------------------------------------------------------
-    def _body(self, body: Iterable[nodes.Node], scope: dict[str, str]) -> None:
-        for node in body:
-            self._stmt(node, scope)
-
-    def _bind(self, target: nodes.Node, kind: str, scope: dict[str, str]) -> None:
-        if isinstance(target, nodes.Name):
-            scope[target.name] = kind
-            return
-        if kind != _PLAIN:
-            self._report(target, "unpacks something taken from items")
-        for name in target.find_all(nodes.Name):
-            scope[name.name] = _PLAIN
-
-    def _stmt(self, node: nodes.Node, scope: dict[str, str]) -> None:
-        if isinstance(node, nodes.Expr):
-            self._expr(node, scope)
-        elif isinstance(node, nodes.For):
-            self._for(node, scope)
-        elif isinstance(node, nodes.Assign):
-            kind = self._expr(node.node, scope)
-            target = node.target
-            if kind == _PLAIN and isinstance(target, nodes.Name) and target.name in scope:
-                return  # never forget a name bound from items: scopes are not modelled exactly
-            self._bind(target, kind, scope)
-        elif isinstance(node, nodes.AssignBlock):
-            self._body(node.body, dict(scope))  # renders to text: nothing is bound from items
-        elif isinstance(node, nodes.With):
-            inner = dict(scope)
-            for target, value in zip(node.targets, node.values, strict=False):
-                self._bind(target, self._expr(value, scope), inner)
-            self._body(node.body, inner)
-        elif isinstance(node, (nodes.Macro, nodes.CallBlock)):
-            inner = dict(scope)
-            for default in node.defaults:
-                if self._expr(default, scope) != _PLAIN:
-                    self._unfollowed(default)
-            for arg in node.args:
-                inner[arg.name] = _PLAIN
-            inner["caller"] = _PLAIN
-            if isinstance(node, nodes.CallBlock):
-                self._expr(node.call, scope)
-            self._body(node.body, inner)
-        elif isinstance(node, nodes.If):
-            self._expr(node.test, scope)
-            self._body(node.body, scope)
-            for elif_ in node.elif_:
-                self._stmt(elif_, scope)
-            self._body(node.else_, scope)
-        elif isinstance(node, nodes.Output):
-            for printed in node.nodes:
-                self._expr(printed, scope)  # printing an entry shows only its allowed keys
-        else:
-            for child in node.iter_child_nodes():
-                self._stmt(child, scope)
-
-    def _for(self, node: nodes.For, scope: dict[str, str]) -> None:
-        over = self._expr(node.iter, scope)
-        inner = dict(scope)
-        if over == _LIST:
-            self._bind(node.target, _ITEM, inner)
-            inner["loop"] = _LOOP_ITEMS
-        elif over == _GROUPS:
-            target = node.target
-            if isinstance(target, nodes.Tuple) and len(target.items) == 2:
-                self._bind(target.items[0], _PLAIN, inner)
-                self._bind(target.items[1], _LIST, inner)
-            else:
-                self._bind(target, _GROUP, inner)
-            inner["loop"] = _LOOP_GROUPS
-        else:
-            if over not in (_PLAIN, _ITEM):  # an entry's keys are harmless
-                self._unfollowed(node.iter)
-            self._bind(node.target, _PLAIN, inner)
-            inner["loop"] = _PLAIN
-        if node.test is not None:
-            self._expr(node.test, inner)
-        self._body(node.body, inner)
-        self._body(node.else_, scope)
-
-    # -- expressions -----------------------------------------------------------------
-    def _plain(self, node: nodes.Node | None, scope: dict[str, str]) -> None:
-        if node is not None and self._expr(node, scope) != _PLAIN:
-            self._unfollowed(node)
-
-    def _join(self, node: nodes.Node, kinds: Iterable[str]) -> str:
-        found = set(kinds) - {_PLAIN}
-        if len(found) > 1:
-            self._unfollowed(node)
-            return _PLAIN
-        return found.pop() if found else _PLAIN
-
-    def _expr(self, node: nodes.Node, scope: dict[str, str]) -> str:
-        if isinstance(node, nodes.Name):
-            return scope.get(node.name, _PLAIN) if node.ctx == "load" else _PLAIN
-        if isinstance(node, nodes.Getattr):
-            return self._attr(node, self._expr(node.node, scope), node.attr)
-        if isinstance(node, nodes.Getitem):
-            return self._item(node, self._expr(node.node, scope), scope)
-        if isinstance(node, nodes.Filter):
-            return self._filter(node, scope)
-        if isinstance(node, nodes.Test):
-            self._expr(node.node, scope)  # a test only answers yes or no
-            self._args(node, scope)
-            return _PLAIN
-        if isinstance(node, nodes.Call):
-            callee = node.node
-            if (
-                isinstance(callee, nodes.Getattr)
-                and callee.attr == "changed"
-                and self._expr(callee.node, scope) in (_LOOP_ITEMS, _LOOP_GROUPS)
-            ):
-                for arg in node.args:  # loop.changed(...) only compares
-                    self._expr(arg, scope)
-                return _PLAIN
-            if self._expr(callee, scope) != _PLAIN:
-                self._unfollowed(node)
-            self._args(node, scope)
-            return _PLAIN
-        if isinstance(node, nodes.CondExpr):
-            if node.test is not None:
-                self._expr(node.test, scope)
-            other = self._expr(node.expr2, scope) if node.expr2 is not None else _PLAIN
-            return self._join(node, (self._expr(node.expr1, scope), other))
-        if isinstance(node, (nodes.And, nodes.Or)):
-            return self._join(node, (self._expr(node.left, scope), self._expr(node.right, scope)))
-        if isinstance(node, (nodes.Not, nodes.Compare, nodes.Operand, nodes.Concat)):
-            for child in node.iter_child_nodes():  # yes or no, or text: nothing escapes
-                self._expr(child, scope)
-            return _PLAIN
-        for child in node.iter_child_nodes():
-            self._plain(child, scope)
-        return _PLAIN
-
-    def _args(self, node: nodes.Call | nodes.Filter | nodes.Test, scope: dict[str, str]) -> None:
-        for arg in node.args:
-            self._plain(arg, scope)
-        for kwarg in node.kwargs:
-            self._plain(kwarg.value, scope)
-        self._plain(node.dyn_args, scope)
-        self._plain(node.dyn_kwargs, scope)
-
-    def _attr(self, node: nodes.Node, base: str, attr: str) -> str:
-        if base == _PLAIN:
-            return _PLAIN
-        if base == _ITEM:
-            if attr not in ITEM_NAMES:
-                self._report(node, f"uses {_show(node)}")
-            return _PLAIN
-        if base == _GROUP and attr in ("grouper", "list"):
-            return _PLAIN if attr == "grouper" else _LIST
-        if base == _LOOP_ITEMS:
-            return _ITEM if attr in ("previtem", "nextitem") else _PLAIN
-        if base == _LOOP_GROUPS:
-            return _GROUP if attr in ("previtem", "nextitem") else _PLAIN
-        self._unfollowed(node)
-        return _PLAIN
-
-    def _item(self, node: nodes.Getitem, base: str, scope: dict[str, str]) -> str:
-        arg = node.arg
-        if base == _PLAIN:
-            self._plain(arg, scope)
-            return _PLAIN
-        const = arg.value if isinstance(arg, nodes.Const) else None
-        if base == _ITEM and isinstance(const, str):
-            return self._attr(node, base, const)
-        if base in (_GROUP, _LOOP_ITEMS, _LOOP_GROUPS) and isinstance(const, str):
-            return self._attr(node, base, const)
-        if base == _GROUP and const in (0, 1) and not isinstance(const, bool):
-            return _PLAIN if const == 0 else _LIST
-        if base in (_LIST, _GROUPS):
-            element = _ITEM if base == _LIST else _GROUP
-            if isinstance(const, int) and not isinstance(const, bool):
-                return element
-            if isinstance(arg, nodes.Slice):
-                for child in arg.iter_child_nodes():
-                    self._plain(child, scope)
-                return base
-        if base == _ITEM:
-            self._report(node, f"uses {_show(node)}")
-        else:
-            self._unfollowed(node)
-        return _PLAIN
-
-    def _filter(self, node: nodes.Filter, scope: dict[str, str]) -> str:
-        base = self._expr(node.node, scope) if node.node is not None else _PLAIN
-        self._args(node, scope)
-        if base == _PLAIN:
-            return _PLAIN
-        if base == _GROUPS and node.name in _GROUPS_FILTERS and not node.args:
-            return _GROUPS_FILTERS[node.name]
-        if base == _LIST and node.name in _LIST_FILTERS:
-            result, needs = _LIST_FILTERS[node.name]
-            attributes: list[nodes.Node] = [k.value for k in node.kwargs if k.key == "attribute"]
-            if node.name in _ATTRIBUTE_FIRST and node.args:
-                attributes.append(node.args[0])
-            if needs and not attributes:
-                self._unfollowed(node)
-            for attribute in attributes:
-                value = attribute.value if isinstance(attribute, nodes.Const) else None
-                if value not in ITEM_NAMES:
-                    shown = repr(value) if value is not None else "a computed name"
-                    self._report(node, f"uses {_show(node)} on {shown}")
-            if node.dyn_args is not None or node.dyn_kwargs is not None:
-                self._unfollowed(node)
-            return result
-        self._unfollowed(node)
-        return _PLAIN

@@ -1,69 +1,41 @@
-"""Simulation: run one activity in a throwaway database on a fake clock, and say what happens.
-
-Coordinators use it to preview a cycle ("if we issue on 15 Dec, when do reminders land?");
-the tests use it too. :func:`simulate` builds the real machinery from the settings
-(workflows, templates, calendar, working hours) over a temporary SQLite database with a
-fictional partnership (the demo's agencies, a coordinator and a manager), then:
-
-1. opens one activity of the workflow at the opening of working hours on ``start``, with
-   placeholder inputs (dates: the simulated day; numbers: 1; choices: the first; text:
-   "Simulation"; yes/no: no; emails: a fictional ``.example`` address);
-2. fires the shortest path of activity triggers (breadth-first over the compiled machine,
-   leaving out transitions that keep the state and those whose guards would refuse) until
-   tasks for the agencies exist: that is "issuing the request". A workflow whose triggers
-   never create agency tasks is simulated from its opening when the opening itself creates
-   tasks (a statutory clock, say);
-3. moves the clock on by ``sweep_every`` and runs the reminder sweep each step until
-   ``until`` (by default: 60 days after ``start``, or sooner once no ladder remains and no
-   reply is pending). An agency named in ``agency_replies`` answers at the opening of the
-   N-th working day after the issue by firing its task's first agency trigger (``submit``).
-
-Sweeps that cannot do anything are not run: outside working hours a sweep sends nothing,
-and before the earliest ``next_reminder_at`` it finds nothing. Skipping them changes
-nothing in the result, and keeps a 60-day simulation well under a second or two.
-
-:func:`format_simulation` prints the result day by day.
-"""
+"""Running one simulated activity: the throwaway database and the fictional partnership,
+the fake clock moved sweep by sweep, the agencies' replies, and the steps read back from
+the events and the outbox."""
 
 from __future__ import annotations
 
 import tempfile
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, cast
+from typing import cast
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from .app import build_calendar, build_notifier, build_registry
-from .assessments import fill
-from .calendar import WorkingCalendar, describe_remaining, format_date, remaining
-from .clock import FakeClock
-from .config import LoadedSettings
-from .db import Database
-from .definitions import STAY, InputSpec, TransitionDef, Workflow
-from .demo import COORDINATOR, MANAGER, agencies_csv
-from .directory import AgencyRecord, parse_agencies_csv
-from .errors import InvalidInput, NotFound, SefError
-from .forms import FormRegistry
-from .guards import GuardContext, evaluate
-from .ladder import WorkingHours
-from .models import Agency, Event, Notification, Task
-from .service import Actor, Service
-from .views import task_due
-
-StepKind = Literal["state", "task", "email", "reply", "note"]
+from ..app import build_calendar, build_notifier, build_registry
+from ..assessments import fill
+from ..calendar import describe_remaining, format_date, remaining
+from ..clock import FakeClock
+from ..config import LoadedSettings
+from ..db import Database
+from ..definitions import Workflow
+from ..demo import COORDINATOR, MANAGER, agencies_csv
+from ..directory import AgencyRecord, parse_agencies_csv
+from ..errors import InvalidInput, NotFound, SefError
+from ..forms import FormRegistry
+from ..ladder import WorkingHours
+from ..models import Agency, Event, Notification, Task
+from ..service import Actor, Service
+from ..views import task_due
+from .issue import issue_path, placeholders
+from .story import SimulatedEmail, SimulatedStep, Simulation, StepKind, plural
 
 #: How long a simulation runs when no ``until`` is given (it may stop sooner).
 DEFAULT_DAYS = 60
-#: What a text input is filled with.
-PLACEHOLDER_TEXT = "Simulation"
-#: What an email input is filled with.
-PLACEHOLDER_EMAIL = "simulation@northshire-scp.example"
 
 _NO_REPLIES: Mapping[str, int] = MappingProxyType({})
 
@@ -74,41 +46,6 @@ _ROLE_LABELS = {
     "manager": "manager",
     "business_unit": "business unit",
 }
-
-
-@dataclass(frozen=True)
-class SimulatedEmail:
-    """One email the simulation queued, as the outbox row had it."""
-
-    day: date
-    time: time
-    template: str
-    recipient_role: str
-    agency: str | None
-    task_title: str | None
-    working_days_left: int | None
-
-
-@dataclass(frozen=True)
-class SimulatedStep:
-    """One line of the story: a state change, a task, an email, a reply or a note."""
-
-    day: date
-    time: time
-    kind: StepKind
-    text: str
-
-
-@dataclass
-class Simulation:
-    """What happened, in order. ``until`` is the last day simulated."""
-
-    workflow: str
-    reference: str
-    start: date
-    until: date
-    steps: list[SimulatedStep] = field(default_factory=list)
-    emails: list[SimulatedEmail] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------
@@ -199,24 +136,6 @@ def _check_replies(replies: Mapping[str, int], codes: Sequence[str]) -> dict[str
     return out
 
 
-@dataclass
-class _FakeTask:
-    """What a guard sees of a task on a path the search is trying."""
-
-    kind: str
-    state: str
-    is_open: bool
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Node:
-    state: str
-    path: tuple[TransitionDef, ...]
-    data: Mapping[str, Any]
-    tasks: tuple[_FakeTask, ...]
-
-
 @dataclass(frozen=True)
 class _Reply:
     at: datetime
@@ -276,21 +195,21 @@ class _Run:
                 f"a {wf.name} is opened by {', '.join(wf.open_roles)}, not by a coordinator "
                 "or manager; it cannot be simulated"
             )
-        path = self._issue_path(codes)
         today = self.cal.local_date(self.clock.now())
+        path = issue_path(wf, codes, today, self._staff_for)
         ref = self.svc.open_activity(
             opener,
             wf.name,
             f"Simulation: {wf.title} (fictional)",
             codes,
-            _placeholders(wf.open_inputs, today),
+            placeholders(wf.open_inputs, today),
         ).activity.ref
         self._collect()
         for t in path:
             actor = self._staff_for(t.roles)
             assert actor is not None  # the search only takes transitions staff may fire
             reason = "Simulation" if t.reason_required else None
-            self.svc.fire(actor, ref, t.trigger, _placeholders(t.inputs, today), reason)
+            self.svc.fire(actor, ref, t.trigger, placeholders(t.inputs, today), reason)
             self._collect()
 
         issued = self.clock.now()
@@ -339,56 +258,6 @@ class _Run:
             emails=self.emails,
         )
 
-    def _issue_path(self, codes: Sequence[str]) -> tuple[TransitionDef, ...]:
-        """The shortest run of activity triggers after which agency tasks exist."""
-        wf = self.wf
-        today = self.cal.local_date(self.clock.now())
-
-        def agency_tasks(kinds: Sequence[str]) -> bool:
-            return bool(codes) and any(wf.tasks[k].assignee == "each_agency" for k in kinds)
-
-        if agency_tasks(wf.open_creates):
-            return ()
-        first = _Node(
-            wf.initial,
-            (),
-            _placeholders(wf.open_inputs, today),
-            tuple(_FakeTask(k, wf.tasks[k].initial, True) for k in wf.open_creates),
-        )
-        queue = deque([first])
-        seen = {wf.initial}
-        while queue:
-            node = queue.popleft()
-            for t in wf.transitions:
-                if node.state not in t.sources or t.dest in (STAY, node.state):
-                    continue
-                if t.dest in seen or self._staff_for(t.roles) is None:
-                    continue
-                inputs = _placeholders(t.inputs, today)
-                ctx = GuardContext(
-                    activity_data=node.data,
-                    agency_count=len(codes),
-                    tasks=node.tasks,
-                    inputs=inputs,
-                )
-                if t.guards and evaluate(t.guards, ctx) is not None:
-                    continue
-                path = (*node.path, t)
-                if agency_tasks(t.creates):
-                    return path
-                tasks = tuple(
-                    _FakeTask(f.kind, "done", False) if f.kind in t.completes else f
-                    for f in node.tasks
-                ) + tuple(_FakeTask(k, wf.tasks[k].initial, True) for k in t.creates)
-                seen.add(t.dest)
-                queue.append(_Node(t.dest, path, {**node.data, **inputs}, tasks))
-        if wf.open_creates:
-            return ()  # no request to agencies, but the opening starts its own clocks
-        raise InvalidInput(
-            f"no run of triggers from '{wf.initial}' creates tasks in a {wf.name} "
-            "(its tasks are added by hand); there is nothing to simulate"
-        )
-
     def _plan_replies(
         self, issued: datetime, codes: Sequence[str], replies: Mapping[str, int], end: datetime
     ) -> list[_Reply]:
@@ -409,7 +278,7 @@ class _Run:
         for code in codes:
             if code in replies:
                 day = self.cal.add_working_days(issue_day, replies[code])
-                when = f"answers {format_date(day)} ({_plural(replies[code], 'working day')})"
+                when = f"answers {format_date(day)} ({plural(replies[code], 'working day')})"
                 if self.hours.opening(day, self.cal) >= end:
                     when += ", after the simulation ends"
                 parts.append(f"{code} {when}")
@@ -443,7 +312,7 @@ class _Run:
                     )
                 else:
                     out = self.svc.fire_task(
-                        actor, task.id, t.trigger, _placeholders(t.inputs, today), reason
+                        actor, task.id, t.trigger, placeholders(t.inputs, today), reason
                     )
             except SefError as exc:
                 self._note(f"{agency.name} could not answer '{task.title}': {exc}")
@@ -451,7 +320,7 @@ class _Run:
             answered = True
             self._step(
                 "reply",
-                f"{agency.name} answers, {_plural(reply.days, 'working day')} after the issue: "
+                f"{agency.name} answers, {plural(reply.days, 'working day')} after the issue: "
                 f"'{t.trigger}' on {task.title} ({out.from_state} -> {out.to_state})",
             )
             self._collect()
@@ -536,10 +405,10 @@ class _Run:
         created = self.cal.local_date(task.created_at)
         if due.all_day:
             n = self.cal.working_days_between(created, due.on)
-            return f"due {format_date(due.on)} ({_plural(n, 'working day')})"
+            return f"due {format_date(due.on)} ({plural(n, 'working day')})"
         at = due.at.astimezone(self.cal.tz)
         hours = remaining(due, task.created_at, self.cal)
-        return f"due {format_date(due.on)} {at:%H:%M} ({_plural(hours, 'hour')})"
+        return f"due {format_date(due.on)} {at:%H:%M} ({plural(hours, 'hour')})"
 
     def _email(self, n: Notification, task: Task | None) -> None:
         local = n.created_at.astimezone(self.cal.tz)
@@ -572,76 +441,7 @@ class _Run:
         self._step("email", text, n.created_at)
 
 
-def _placeholders(specs: Sequence[InputSpec], today: date) -> dict[str, Any]:
-    """A value for every required input: made up, fictional, and accepted by the checks."""
-    out: dict[str, Any] = {}
-    for spec in specs:
-        if not spec.required:
-            continue
-        if spec.type == "date":
-            out[spec.name] = today.isoformat()
-        elif spec.type == "int":
-            out[spec.name] = 1
-        elif spec.type == "choice":
-            out[spec.name] = spec.choices[0]
-        elif spec.type == "bool":
-            out[spec.name] = False
-        elif spec.type == "email":
-            out[spec.name] = PLACEHOLDER_EMAIL
-        else:
-            out[spec.name] = PLACEHOLDER_TEXT
-    return out
-
-
 def _next_tick(tick: datetime, target: datetime, step: timedelta) -> datetime:
     """The first ``tick + k * step`` (k >= 1) at or after ``target``."""
     k = max(1, -((tick - target) // step))
     return tick + k * step
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-# ---------------------------------------------------------------------------------------
-# printing
-
-
-def format_simulation(sim: Simulation, cal: WorkingCalendar) -> list[str]:
-    """The simulation as terminal lines, grouped by day, with a summary at the end.
-
-    ``Mon 15 Dec 2025 09:00  email  reminder -> agency lead (Northshire Constabulary
-    (fictional)), 5 working days left``; a blank line between days; a day that is not a
-    working day is marked as such.
-    """
-    lines = [
-        f"Simulation of {sim.workflow} {sim.reference}: "
-        f"{format_date(sim.start)} to {format_date(sim.until)}"
-    ]
-    current: date | None = None
-    for step in sim.steps:
-        if step.day != current:
-            current = step.day
-            lines.append("")
-            if not cal.is_working_day(step.day):
-                why = cal.holiday_name(step.day) or "weekend"
-                lines.append(f"{format_date(step.day)}  (not a working day: {why})")
-        lines.append(f"{format_date(step.day)} {step.time:%H:%M}  {step.kind:<5}  {step.text}")
-    lines.append("")
-    counts = Counter(e.template for e in sim.emails)
-    if counts:
-        per = ", ".join(f"{template} {n}" for template, n in counts.items())
-        days = len({e.day for e in sim.emails})
-        lines.append(f"{_plural(len(sim.emails), 'email')} on {_plural(days, 'day')}: {per}")
-    else:
-        lines.append("no emails")
-    return lines
-
-
-__all__ = [
-    "SimulatedEmail",
-    "SimulatedStep",
-    "Simulation",
-    "format_simulation",
-    "simulate",
-]

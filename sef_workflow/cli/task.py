@@ -1,0 +1,167 @@
+"""``sef task``: list tasks and fire their triggers; extend, pause, resume or waive their
+deadlines."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import click
+
+from .context import Context, parse_inputs, pass_ctx, print_table
+
+
+@click.group()
+def task() -> None:
+    """List tasks and move them; extend, pause, resume or waive their deadlines."""
+
+
+@task.command("list")
+@click.option("--agency", metavar="CODE", help="Only this agency's tasks.")
+@click.option("--state", help="Only tasks in this state.")
+@click.option("--activity", "activity_ref", metavar="REF", help="Only this activity's tasks.")
+@click.option("--kind", help="Only this task kind.")
+@click.option("--overdue", is_flag=True, help="Only tasks past their deadline.")
+@click.option(
+    "--due-before",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="Only tasks due before this date.",
+)
+@click.option("--all", "include_closed", is_flag=True, help="Include closed tasks.")
+@pass_ctx
+def task_list(
+    c: Context,
+    agency: str | None,
+    state: str | None,
+    activity_ref: str | None,
+    kind: str | None,
+    overdue: bool,
+    due_before: Any,
+    include_closed: bool,
+) -> None:
+    """List open tasks, soonest deadline first."""
+    from ..service import TaskFilter
+    from ..views import describe_task_deadline
+
+    f = TaskFilter(
+        agency=agency,
+        state=state,
+        activity=activity_ref,
+        kind=kind,
+        overdue=overdue,
+        due_before=due_before.date() if due_before else None,
+        include_closed=include_closed,
+    )
+    now = c.service.clock.now()
+    rows = [
+        (
+            str(t.id),
+            a.ref,
+            g.code if g else "BU",
+            t.kind,
+            t.state,
+            describe_task_deadline(t, now, c.app.calendar),
+        )
+        for t, a, g in c.service.list_tasks(f)
+    ]
+    print_table(rows, ("ID", "ACTIVITY", "AGENCY", "KIND", "STATE", "DEADLINE"))
+
+
+@task.command("fire")
+@click.argument("task_id", type=int)
+@click.argument("trigger")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=VALUE", help="Input (repeat).")
+@click.option("--reason", help="Why (recorded in the trail; some triggers require it).")
+@click.option("--expect-version", type=int, help="Refuse if the task changed since this version.")
+@pass_ctx
+def task_fire(
+    c: Context,
+    task_id: int,
+    trigger: str,
+    inputs: tuple[str, ...],
+    reason: str | None,
+    expect_version: int | None,
+) -> None:
+    """Fire TRIGGER on task TASK_ID (submit a return, accept it, update an action...)."""
+    out = c.service.fire_task(
+        c.actor(), task_id, trigger, parse_inputs(inputs), reason, expect_version
+    )
+    click.echo(f"task {task_id} of {out.activity.ref}: {out.from_state} -> {out.to_state}")
+
+
+@task.command("extend")
+@click.argument("task_id", type=int)
+@click.option(
+    "--to",
+    "to_date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="The new due date.",
+)
+@click.option("--by", "by_days", type=int, metavar="N", help="Working days to add.")
+@click.option("--reason", required=True, help="Why the deadline moves.")
+@click.option("--approver", metavar="EMAIL", help="Who approved it (default: you).")
+@pass_ctx
+def task_extend(
+    c: Context, task_id: int, to_date: Any, by_days: int | None, reason: str, approver: str | None
+) -> None:
+    """Extend a task's deadline to a date or by N working days; the original is kept."""
+    service = c.service
+    if (to_date is None) == (by_days is None):
+        raise click.UsageError("give exactly one of --to DATE or --by N")
+    new_due: date
+    if to_date is not None:
+        new_due = to_date.date()
+    else:
+        current = _task_due(c, task_id)
+        new_due = c.app.calendar.add_working_days(current, by_days or 0)
+    out = service.extend_deadline(c.actor(), task_id, new_due, reason, approver)
+    _print_deadline(c, out)
+
+
+def _task_due(c: Context, task_id: int) -> date:
+    from ..errors import TransitionNotAllowed
+
+    t, _activity = c.service.get_task(task_id)
+    if t.due_on is None:
+        raise TransitionNotAllowed(f"task {task_id} has no deadline")
+    return t.due_on
+
+
+def _print_deadline(c: Context, out: Any) -> None:
+    from ..views import describe_task_deadline
+
+    t = out.task
+    click.echo(
+        f"task {t.id} of {out.activity.ref}: "
+        f"{describe_task_deadline(t, c.service.clock.now(), c.app.calendar)}"
+    )
+
+
+@task.command("pause")
+@click.argument("task_id", type=int)
+@click.option("--reason", required=True, help="Why the clock stops.")
+@pass_ctx
+def task_pause(c: Context, task_id: int, reason: str) -> None:
+    """Stop a task's clock (waiting on a partner, legal hold)."""
+    _print_deadline(c, c.service.pause_deadline(c.actor(), task_id, reason))
+
+
+@task.command("resume")
+@click.argument("task_id", type=int)
+@click.option("--reason", required=True, help="Why the clock restarts.")
+@pass_ctx
+def task_resume(c: Context, task_id: int, reason: str) -> None:
+    """Restart a paused clock; the deadline moves by the time spent paused."""
+    _print_deadline(c, c.service.resume_deadline(c.actor(), task_id, reason))
+
+
+@task.command("waive")
+@click.argument("task_id", type=int)
+@click.option("--reason", required=True, help="Why the deadline no longer applies.")
+@click.option("--approver", required=True, metavar="EMAIL", help="The manager who approved.")
+@pass_ctx
+def task_waive(c: Context, task_id: int, reason: str, approver: str) -> None:
+    """Waive a deadline where its rule allows (statutory notification deadlines never)."""
+    _print_deadline(c, c.service.waive_deadline(c.actor(), task_id, reason, approver))

@@ -1,0 +1,343 @@
+"""The evidence pack's ``index.html``: the activity, and every part of the pack as tables.
+
+This module owns the page an inspector opens first: the activity's summary, the contents,
+the timeline, the decisions and managers' sign-offs, the tasks, ratings, findings, emails
+and returned files, each row linking to what the pack holds of it, in local time.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..calendar import WorkingCalendar, format_date
+from ..models import Event
+from .archive import FileRow
+from .snapshot import Snapshot
+from .values import inputs_text, text
+
+#: what the timeline calls each kind of event
+_KIND_WORDS = {
+    "opened": "opened the activity",
+    "transition": "fired",
+    "task_created": "created task",
+    "task_transition": "moved task",
+    "task_completed": "completed task",
+    "task_withdrawn": "withdrew task",
+    "deadline_extended": "extended the deadline of task",
+    "deadline_paused": "paused the deadline of task",
+    "deadline_resumed": "resumed the deadline of task",
+    "deadline_waived": "waived the deadline of task",
+    "deadline_reprogrammed": "reprogrammed task",
+    "spawned": "opened a linked activity",
+}
+
+_CSS = (
+    "body{font-family:Arial,Helvetica,sans-serif;margin:2em;color:#0b0c0c;line-height:1.4}"
+    "h1{font-size:1.8em}h2{margin-top:2em;border-bottom:2px solid #0b0c0c}"
+    ".caption{color:#505a5f;margin:0}"
+    "table{border-collapse:collapse;width:100%;font-size:.9em}"
+    "th,td{border:1px solid #b1b4b6;padding:.3em .5em;text-align:left;vertical-align:top}"
+    "th{background:#f3f2f1}td:target{background:#ffdd00}"
+    "dl.summary{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}"
+    "dt{font-weight:bold}dd{margin:0}.hash{font-family:monospace;word-break:break-all}"
+    "@media print{a{color:inherit}}"
+)
+
+
+@dataclass(frozen=True)
+class _Cell:
+    text: str
+    href: str | None = None
+    id_: str | None = None
+    cls: str | None = None
+
+
+def _table(head: Sequence[str], rows: Iterable[Sequence[str | _Cell]]) -> str:
+    esc = html.escape
+    out = ["<table>", "<thead><tr>"]
+    out += [f'<th scope="col">{esc(h)}</th>' for h in head]
+    out.append("</tr></thead><tbody>")
+    for row in rows:
+        cells = []
+        for cell in row:
+            if isinstance(cell, _Cell):
+                attrs = f' id="{esc(cell.id_)}"' if cell.id_ else ""
+                attrs += f' class="{esc(cell.cls)}"' if cell.cls else ""
+                inner = esc(cell.text)
+                if cell.href:
+                    inner = f'<a href="{esc(cell.href)}">{inner}</a>'
+                cells.append(f"<td{attrs}>{inner}</td>")
+            else:
+                cells.append(f"<td>{esc(cell)}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+class Index:
+    """``index.html`` of one snapshot."""
+
+    def __init__(
+        self, snap: Snapshot, calendar: WorkingCalendar, partnership: str, now: datetime
+    ) -> None:
+        self.snap = snap
+        self.cal = calendar
+        self.partnership = partnership
+        self.now = now
+
+    def when(self, moment: datetime | None) -> str:
+        if moment is None:
+            return ""
+        local = moment.astimezone(self.cal.tz)
+        return f"{format_date(local.date())} {local:%H:%M} {local.tzname() or ''}".rstrip()
+
+    def what(self, e: Event) -> str:
+        words = _KIND_WORDS.get(e.kind, e.kind.replace("_", " "))
+        if e.task_id is not None:
+            agency = self.snap.task_agency.get(e.task_id, "")
+            words += f" {e.task_id}" + (f" ({agency})" if agency else "")
+            title = self.snap.task_titles.get(e.task_id)
+            if title:
+                words += f" {title}"
+        if e.trigger:
+            words += f" '{e.trigger}'"
+        return words
+
+    def events_table(self, events: Sequence[Event], anchor: str) -> str:
+        if not events:
+            return "<p>None.</p>"
+        head = ("#", "When (local time)", "Who", "Role", "What", "From → to", "Inputs", "Reason")
+        rows: list[list[str | _Cell]] = []
+        for e in events:
+            moved = e.to_state or e.from_state or ""
+            if e.from_state and e.to_state:
+                moved = f"{e.from_state} → {e.to_state}"
+            rows.append(
+                [
+                    _Cell(str(e.id), id_=f"{anchor}-{e.id}"),
+                    self.when(e.at),
+                    e.actor,
+                    e.actor_role,
+                    self.what(e),
+                    moved,
+                    inputs_text(e.inputs or {}),
+                    e.reason or "",
+                ]
+            )
+        return _table(head, rows)
+
+    def page(self, emails: Sequence[str], files: Sequence[FileRow]) -> bytes:
+        snap = self.snap
+        a = snap.activity
+        decisions = snap.decisions()
+        sign_offs = [e for e in decisions if e.actor_role == "manager"]
+        esc = html.escape
+        parts: list[str] = [
+            "<!DOCTYPE html>",
+            '<html lang="en-GB">',
+            '<head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>Evidence pack: {esc(a.ref)}</title>",
+            f"<style>{_CSS}</style></head>",
+            "<body>",
+            f'<p class="caption">{esc(self.partnership)}</p>',
+            f"<h1>Evidence pack: {esc(a.ref)}</h1>",
+            f"<p>{esc(a.title)}</p>",
+        ]
+        summary: list[tuple[str, str]] = [
+            ("Reference", a.ref),
+            ("Workflow", f"{a.workflow} (definition version {snap.definition_version})"),
+            ("State", a.state),
+            ("Opened", f"{self.when(a.opened_at)} by {a.opened_by}"),
+            ("Closed", self.when(a.closed_at) or "not closed"),
+            ("Agencies", ", ".join(f"{g.code} ({g.name})" for g in snap.agencies) or "none"),
+        ]
+        summary += [(key.replace("_", " ").capitalize(), text(v)) for key, v in a.data.items()]
+        summary.append(("Pack generated", self.when(self.now)))
+        parts.append('<dl class="summary">')
+        parts += [f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in summary]
+        parts.append("</dl>")
+        sections = [
+            ("timeline", f"Timeline ({len(snap.events)} events)"),
+            ("decisions", f"Decisions and sign-offs ({len(decisions)})"),
+            ("tasks", f"Tasks ({len(snap.tasks)})"),
+            ("ratings", f"Ratings ({len(snap.answers)} answers)"),
+            ("findings", f"Findings and recommendations ({len(snap.findings)})"),
+            ("emails", f"Emails ({len(snap.notifications)})"),
+            ("files", f"Returned files ({len(files)})"),
+        ]
+        parts.append('<nav aria-label="Contents"><h2>Contents</h2><ol>')
+        parts += [f'<li><a href="#{k}">{esc(t)}</a></li>' for k, t in sections]
+        parts.append(
+            '<li>Data files: <a href="timeline.csv">timeline.csv</a>, '
+            '<a href="decisions.csv">decisions.csv</a>, <a href="tasks.csv">tasks.csv</a>, '
+            '<a href="ratings.csv">ratings.csv</a>, <a href="findings.csv">findings.csv</a>, '
+            '<a href="emails/delivery.csv">emails/delivery.csv</a>, '
+            '<a href="returns/files.csv">returns/files.csv</a>, '
+            '<a href="manifest.json">manifest.json</a> (SHA-256 of every file)</li>'
+        )
+        parts.append("</ol></nav>")
+        parts.append(
+            "<p>Times are local time in "
+            f"{esc(str(self.cal.tz))}; the CSV files give them in UTC (ISO 8601). "
+            "A CSV cell that would start with = + - or @ starts with an apostrophe instead, "
+            "so that a spreadsheet does not run it.</p>"
+        )
+
+        parts.append(f'<h2 id="timeline">{esc(sections[0][1])}</h2>')
+        parts.append(self.events_table(snap.events, "event"))
+
+        parts.append(f'<h2 id="decisions">{esc(sections[1][1])}</h2>')
+        parts.append(
+            "<p>Every step a person took (not the system's own steps, not reminders): "
+            "transitions, task decisions, deadline changes.</p>"
+        )
+        parts.append(self.events_table(decisions, "decision"))
+        parts.append(f"<h3>Sign-offs by managers ({len(sign_offs)})</h3>")
+        parts.append(self.events_table(sign_offs, "sign-off"))
+
+        parts.append(f'<h2 id="tasks">{esc(sections[2][1])}</h2>')
+        parts.append(self.tasks_table())
+        parts.append(f'<h2 id="ratings">{esc(sections[3][1])}</h2>')
+        parts.append(self.ratings_table())
+        parts.append(f'<h2 id="findings">{esc(sections[4][1])}</h2>')
+        parts.append(self.findings_table())
+        parts.append(f'<h2 id="emails">{esc(sections[5][1])}</h2>')
+        parts.append(self.emails_table(emails))
+        parts.append(f'<h2 id="files">{esc(sections[6][1])}</h2>')
+        parts.append(self.files_table(files))
+        parts.append("</body></html>\n")
+        return "\n".join(parts).encode("utf-8")
+
+    def tasks_table(self) -> str:
+        if not self.snap.tasks:
+            return "<p>None.</p>"
+        head = ("Task", "Kind", "Title", "Agency", "State", "Created", "Due", "Originally due",
+                "Deadline", "Answered", "Working days late", "Closed")  # fmt: skip
+        rows = [
+            [
+                str(t.id),
+                t.kind,
+                t.title,
+                self.snap.code(t.agency_id),
+                t.state,
+                self.when(t.created_at),
+                format_date(t.due_on) if t.due_on else "",
+                format_date(t.original_due_on) if t.original_due_on else "",
+                t.deadline_status,
+                self.when(t.answered_at),
+                text(t.late_working_days),
+                self.when(t.closed_at),
+            ]
+            for t in self.snap.tasks
+        ]
+        return _table(head, rows)
+
+    def ratings_table(self) -> str:
+        if not self.snap.answers:
+            return "<p>No assessments recorded.</p>"
+        assessments = {a.id: a for a in self.snap.assessments}
+        head = ("Assessment", "Form", "Stage", "Agency", "Status", "Question", "Standard",
+                "Rating", "Evidence", "Moderated rating", "Moderation reason", "Moderated by")  # fmt: skip
+        rows = []
+        for ans in self.snap.answers:
+            a = assessments[ans.assessment_id]
+            rating = text(ans.rating) + (f" ({ans.score})" if ans.score is not None else "")
+            if ans.carried_forward:
+                rating += " [carried forward" + ("" if ans.reviewed else ", not reviewed") + "]"
+            moderated = text(ans.moderated_rating)
+            if ans.moderated_score is not None:
+                moderated += f" ({ans.moderated_score})"
+            by = ans.moderated_by or ""
+            if ans.moderated_at is not None:
+                by += f", {self.when(ans.moderated_at)}"
+            rows.append(
+                [
+                    str(a.id),
+                    a.form_name,
+                    a.stage,
+                    self.snap.code(a.agency_id),
+                    a.status + (f", {self.when(a.submitted_at)}" if a.submitted_at else ""),
+                    ans.question,
+                    ans.standard,
+                    rating,
+                    ans.evidence or "",
+                    moderated,
+                    ans.moderation_reason or "",
+                    by,
+                ]
+            )
+        return _table(head, rows)
+
+    def findings_table(self) -> str:
+        if not self.snap.findings:
+            return "<p>None recorded.</p>"
+        head = ("#", "Kind", "Text", "Agency", "Question", "Recorded", "By", "Actions (task ids)")
+        rows = [
+            [
+                str(f.id),
+                f.kind,
+                f.text,
+                self.snap.code(f.agency_id),
+                f.question or "",
+                self.when(f.created_at),
+                f.created_by,
+                ", ".join(str(i) for i in self.snap.actions.get(f.id or 0, [])),
+            ]
+            for f in self.snap.findings
+        ]
+        return _table(head, rows)
+
+    def emails_table(self, names: Sequence[str]) -> str:
+        if not self.snap.notifications:
+            return "<p>No emails.</p>"
+        head = ("#", "Queued", "Template", "To", "Cc", "Subject", "Status", "Attempts", "Sent",
+                "Message")  # fmt: skip
+        rows: list[list[str | _Cell]] = []
+        for n, name in zip(self.snap.notifications, names, strict=True):
+            status = n.status + (f": {n.last_error}" if n.last_error else "")
+            rows.append(
+                [
+                    str(n.id),
+                    self.when(n.created_at),
+                    n.template,
+                    f"{n.to_addr} ({n.recipient_role})",
+                    ", ".join(n.cc_addrs or ()),
+                    n.subject,
+                    status,
+                    str(n.attempts),
+                    self.when(n.sent_at),
+                    _Cell(name.split("/", 1)[1], href=name),
+                ]
+            )
+        return (
+            _table(head, rows)
+            + '<p>Every attempt and what the server replied: <a href="emails/delivery.csv">'
+            "emails/delivery.csv</a>.</p>"
+        )
+
+    def files_table(self, files: Sequence[FileRow]) -> str:
+        if not files:
+            return "<p>No files were uploaded.</p>"
+        head = ("Task", "Agency", "Upload", "File in this pack", "Original name", "Size",
+                "Type", "Uploaded by", "Uploaded", "SHA-256", "Status")  # fmt: skip
+        rows = [
+            [
+                str(f.task_id),
+                f.agency,
+                str(f.upload.id),
+                _Cell(f.path, href=f.path) if f.path else "(not stored)",
+                f.upload.original_name,
+                str(f.upload.size),
+                f.upload.content_type,
+                f.upload.uploaded_by,
+                self.when(f.upload.uploaded_at),
+                _Cell(f.sha256, cls="hash"),
+                f.status,
+            ]
+            for f in files
+        ]
+        return _table(head, rows)
