@@ -56,7 +56,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import sqlalchemy as sa
 from fastapi import Request
 from fastapi.responses import HTMLResponse

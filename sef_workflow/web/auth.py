@@ -1,4 +1,5 @@
-"""Sign-in: staff passwords (argon2), agency sign-in links, server-side sessions, rate limits.
+"""Sign-in: staff passwords (argon2), server-side sessions, rate limits, and making an agency
+contact's sign-in link (minted and spent by :mod:`sef_workflow.access`).
 
 Only hashes are stored: the argon2 hash of a password, the SHA-256 of a session token and of
 a sign-in link's token. These tables belong to the web layer; activities, tasks and events

@@ -1,0 +1,165 @@
+"""The business unit's administration pages: the outbox (with retrying a failed email), the
+embedded mail catcher's messages, and the agencies directory with its CSV import."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
+
+from ...directory import CSV_COLUMNS, REQUIRED_COLUMNS, parse_agencies_csv
+from ...errors import InvalidInput, NotFound
+from ...models import Activity
+from ...notify import catcher, delivery
+from ..auth import SignedIn
+from ..deps import CsrfForm, StaffUser, UploadForm, WebDep, require
+from ..forms import clean_name, size_text
+from ..rendering import render
+from ..state import WebState
+
+router = APIRouter(include_in_schema=False)
+
+#: who may see and change the agencies directory
+DIRECTORY_ROLES = ("admin", "coordinator")
+DirectoryUser = Annotated[SignedIn, Depends(require(*DIRECTORY_ROLES))]
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "cancelled")
+#: rows on the outbox page
+PAGE_ROWS = 200
+
+
+@router.get("/outbox", response_class=HTMLResponse)
+async def outbox(request: Request, web: WebDep, _staff: StaffUser, status: str = "") -> Response:
+    chosen = status if status in OUTBOX_STATUSES else ""
+    return render(
+        request,
+        "outbox.html",
+        rows=delivery.list_outbox(web.db, chosen or None, None, PAGE_ROWS),
+        statuses=OUTBOX_STATUSES,
+        chosen=chosen,
+        page_rows=PAGE_ROWS,
+        catcher=not web.app.settings.settings.smtp.host,
+    )
+
+
+@router.get("/outbox/{notification_id}", response_class=HTMLResponse)
+async def outbox_item(
+    request: Request, web: WebDep, _staff: StaffUser, notification_id: int
+) -> Response:
+    row, attempts = delivery.get_notification(web.db, notification_id)
+    ref = None
+    if row.activity_id is not None:
+        with web.db.read() as session:
+            activity = session.get(Activity, row.activity_id)
+            ref = activity.ref if activity else None
+    return render(request, "outbox_item.html", n=row, attempts=attempts, activity_ref=ref)
+
+
+@router.post("/outbox/{notification_id}/retry", response_class=HTMLResponse)
+async def outbox_retry(
+    web: WebDep, signed: StaffUser, _csrf: CsrfForm, notification_id: int
+) -> Response:
+    web.service.retry_email(signed.actor, notification_id)
+    return RedirectResponse(f"/outbox/{notification_id}", status_code=303)
+
+
+@router.get("/mail", response_class=HTMLResponse)
+async def mail_list(request: Request, web: WebDep, _staff: StaffUser) -> Response:
+    folder = catcher_dir(web)
+    messages = list(enumerate(catcher.list_messages(folder), start=1))
+    return render(request, "mail.html", messages=messages[::-1])
+
+
+@router.get("/mail/{number}", response_class=HTMLResponse)
+async def mail_message(request: Request, web: WebDep, _staff: StaffUser, number: int) -> Response:
+    if number < 1:
+        raise NotFound(f"no message {number}")
+    msg = catcher.read_message(catcher_dir(web), number)
+    part = msg.get_body(preferencelist=("plain",))
+    body = part.get_content() if part is not None else ""
+    headers = [
+        (h, str(msg[h])) for h in ("Date", "From", "To", "Cc", "Subject", "Message-ID") if msg[h]
+    ]
+    return render(request, "mail_message.html", number=number, headers=headers, body=body)
+
+
+@router.get("/agencies", response_class=HTMLResponse)
+async def agencies(
+    request: Request, web: WebDep, _user: DirectoryUser, created: int = -1, updated: int = -1
+) -> Response:
+    done = (created, updated) if created >= 0 and updated >= 0 else None
+    return agencies_page(web, request, [], done=done)
+
+
+@router.post("/agencies/import", response_class=HTMLResponse)
+async def agencies_import(
+    request: Request, web: WebDep, signed: DirectoryUser, form: UploadForm
+) -> Response:
+    if isinstance(form, InvalidInput):  # too large to read
+        return agencies_page(web, request, [("file", str(form).capitalize())], 413)
+    file = form.get("file")
+    if not isinstance(file, UploadFile) or not file.filename:
+        return agencies_page(web, request, [("file", "Choose a CSV file to import")], 422)
+    raw = await file.read(web.settings.upload_limit + 1)
+    if len(raw) > web.settings.upload_limit:
+        limit = size_text(web.settings.upload_limit)
+        return agencies_page(
+            web, request, [("file", f"The file is larger than the limit of {limit}")], 422
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return agencies_page(
+            web, request, [("file", "The file must be a CSV file saved as UTF-8")], 422
+        )
+    name = clean_name(file.filename)
+    try:
+        records = parse_agencies_csv(text, source=name)
+        result = web.service.import_agencies(signed.actor, records)
+    except InvalidInput as exc:
+        errors = [("file", message) for message in csv_errors(str(exc))]
+        return agencies_page(web, request, errors, 422)
+    return RedirectResponse(
+        f"/agencies?created={result.created}&updated={result.updated}", status_code=303
+    )
+
+
+def agencies_page(
+    web: WebState,
+    request: Request,
+    errors: list[tuple[str, str]],
+    status: int = 200,
+    done: tuple[int, int] | None = None,
+) -> HTMLResponse:
+    return render(
+        request,
+        "agencies.html",
+        status=status,
+        agencies=web.service.list_agencies(),
+        errors=errors,
+        done=done,
+        columns=CSV_COLUMNS,
+        required=REQUIRED_COLUMNS,
+        upload_limit=size_text(web.settings.upload_limit),
+    )
+
+
+def catcher_dir(web: WebState) -> Path:
+    """The embedded catcher's folder; NotFound when mail goes to a real SMTP server."""
+    host = web.app.settings.settings.smtp.host
+    if host:
+        raise NotFound(
+            f"the embedded mail catcher is not in use: mail goes to the SMTP server {host}"
+        )
+    return web.app.settings.catcher_dir()
+
+
+def csv_errors(message: str) -> list[str]:
+    """One message per bad row of an import error (``"...: row 3: ...; row 5: ..."``)."""
+    head, sep, rows = message.partition(" nothing imported: ")
+    if not sep:
+        return [message]
+    return [f"{head} nothing imported.", *re.split(r"; (?=row \d+: )", rows)]

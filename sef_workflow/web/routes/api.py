@@ -1,0 +1,164 @@
+"""The JSON API under ``/api/``: who is signed in, activities, tasks and agencies, and firing
+a transition. A POST carries the session's CSRF token in ``X-CSRF-Token``; an agency sees
+only its own tasks and agency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from ...errors import PermissionDenied
+from ...models import Activity, Agency, Task
+from ...views import describe_task_deadline
+from .. import queries
+from ..deps import CsrfHeader, CurrentUser, StaffUser, TaskUser, WebDep
+from ..scope import allowed, task_for
+from ..state import WebState
+
+router = APIRouter()
+
+
+class FireBody(BaseModel):
+    trigger: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    reason: str | None = None
+    expected_version: int | None = None
+
+
+@router.get("/api/me", tags=["session"])
+def me(signed: CurrentUser) -> dict[str, Any]:
+    """Who is signed in, and the CSRF token to send as ``X-CSRF-Token`` on POSTs."""
+    a = signed.actor
+    return {
+        "id": a.id,
+        "role": a.role,
+        "agency_id": a.agency_id,
+        "name": a.name,
+        "csrf_token": signed.csrf_token,
+    }
+
+
+@router.get("/api/activities", tags=["activities"])
+def api_activities(
+    web: WebDep, _staff: StaffUser, workflow: str = "", include_closed: bool = True
+) -> list[dict[str, Any]]:
+    return [activity_json(a) for a in queries.activities(web.db, workflow or None, include_closed)]
+
+
+@router.get("/api/activities/{ref}", tags=["activities"])
+def api_activity(web: WebDep, signed: StaffUser, ref: str) -> dict[str, Any]:
+    activity, wf, agencies, tasks = web.service.get_activity(ref)
+    return {
+        **activity_json(activity),
+        "workflow_title": wf.title,
+        "allowed_triggers": [t.trigger for t in allowed(wf, activity.state, signed.actor)],
+        "agencies": [a.code for a in agencies],
+        "tasks": [task_json(web, t, activity, None) for t in tasks],
+    }
+
+
+@router.post("/api/activities/{ref}/fire", tags=["activities"])
+def api_fire(
+    web: WebDep, signed: StaffUser, _csrf: CsrfHeader, ref: str, body: FireBody
+) -> dict[str, Any]:
+    outcome = web.service.fire(
+        signed.actor, ref, body.trigger, body.inputs, body.reason, body.expected_version
+    )
+    return activity_json(outcome.activity)
+
+
+@router.get("/api/tasks", tags=["tasks"])
+def api_tasks(
+    web: WebDep,
+    signed: TaskUser,
+    agency: str = "",
+    workflow: str = "",
+    overdue: bool = False,
+    include_closed: bool = False,
+) -> list[dict[str, Any]]:
+    scope = signed.actor.agency_id if signed.actor.role == "agency" else None
+    if signed.actor.role == "agency" and scope is None:  # pragma: no cover
+        raise PermissionDenied("no agency")
+    rows = queries.tasks(
+        web.db,
+        agency_id=scope,
+        agency_code=agency or None,
+        workflow=workflow or None,
+        open_only=not include_closed,
+        overdue_at=web.now() if overdue else None,
+    )
+    return [task_json(web, r.task, r.activity, r.agency) for r in rows]
+
+
+@router.get("/api/tasks/{task_id}", tags=["tasks"])
+def api_task(web: WebDep, signed: TaskUser, task_id: int) -> dict[str, Any]:
+    task, activity = task_for(web, signed, task_id)
+    return task_json(web, task, activity, None)
+
+
+@router.post("/api/tasks/{task_id}/fire", tags=["tasks"])
+def api_fire_task(
+    web: WebDep, signed: TaskUser, _csrf: CsrfHeader, task_id: int, body: FireBody
+) -> dict[str, Any]:
+    task_for(web, signed, task_id)
+    outcome = web.service.fire_task(
+        signed.actor, task_id, body.trigger, body.inputs, body.reason, body.expected_version
+    )
+    assert outcome.task is not None
+    return task_json(web, outcome.task, outcome.activity, None)
+
+
+@router.get("/api/agencies", tags=["agencies"])
+def api_agencies(web: WebDep, signed: TaskUser) -> list[dict[str, Any]]:
+    agencies = web.service.list_agencies()
+    if signed.actor.role == "agency":
+        agencies = [a for a in agencies if a.id == signed.actor.agency_id]
+    return [agency_json(a) for a in agencies]
+
+
+def task_json(
+    web: WebState, task: Task, activity: Activity, agency: Agency | None
+) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "activity": activity.ref,
+        "kind": task.kind,
+        "title": task.title,
+        "state": task.state,
+        "is_open": task.is_open,
+        "agency_id": task.agency_id,
+        "agency": agency.code if agency else None,
+        "deadline_status": task.deadline_status,
+        "due_on": task.due_on.isoformat() if task.due_on else None,
+        "deadline": describe_task_deadline(task, web.now(), web.cal),
+        "version": task.version,
+        "data": task.data,
+    }
+
+
+def activity_json(a: Activity) -> dict[str, Any]:
+    return {
+        "ref": a.ref,
+        "workflow": a.workflow,
+        "title": a.title,
+        "state": a.state,
+        "version": a.version,
+        "opened_by": a.opened_by,
+        "opened_at": a.opened_at.isoformat(),
+        "closed_at": a.closed_at.isoformat() if a.closed_at else None,
+        "data": a.data,
+    }
+
+
+def agency_json(a: Agency) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "code": a.code,
+        "name": a.name,
+        "sector": a.sector,
+        "lead_name": a.lead_name,
+        "lead_email": a.lead_email,
+        "active": a.active,
+    }

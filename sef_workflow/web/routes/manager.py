@@ -1,0 +1,154 @@
+"""The managers' pages: overdue and due-soon tasks by agency or by activity, with the BRAG
+chart of open action-plan actions, and the same lists as a CSV download."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from ...views import describe_task_deadline
+from .. import queries
+from ..deps import StaffUser, WebDep
+from ..forms import csv_safe
+from ..rendering import render
+from ..state import WebState
+
+router = APIRouter(include_in_schema=False)
+
+#: rows per list on the overdue page; the CSV export has every row
+PAGE_ROWS = 200
+CSV_ROWS = 100_000
+OVERDUE_COLUMNS = [
+    "status",
+    "agency",
+    "activity",
+    "workflow",
+    "task_id",
+    "task",
+    "state",
+    "due_on",
+    "deadline",
+]
+#: GOV.UK palette colours for each BRAG status (text beside each bar gives the number)
+BRAG_COLOURS = {
+    "blue": "#1d70b8",
+    "green": "#00703c",
+    "amber": "#f47738",
+    "red": "#d4351c",
+    "not rated": "#b1b4b6",
+}
+BRAG_BAR_WIDTH = 300
+
+
+@dataclass(frozen=True)
+class BragBar:
+    status: str
+    count: int
+    colour: str
+    width: int
+
+
+@dataclass(frozen=True)
+class BragChart:
+    bars: list[BragBar]
+    total: int
+
+
+@router.get("/manager/overdue", response_class=HTMLResponse)
+async def overdue(
+    request: Request,
+    web: WebDep,
+    _staff: StaffUser,
+    agency: str = "",
+    workflow: str = "",
+    group: str = "agency",
+) -> Response:
+    group = group if group in ("agency", "activity") else "agency"
+    # one row more than shown tells the page there are more (the CSV has them all)
+    overdue_rows, soon_rows = overdue_and_soon(web, agency, workflow, PAGE_ROWS + 1)
+    return render(
+        request,
+        "overdue.html",
+        overdue=overdue_rows,
+        soon=soon_rows,
+        brag=brag_chart(web, agency if not workflow or workflow == "action_plan" else None),
+        page_rows=PAGE_ROWS,
+        group=group,
+        agencies=web.service.list_agencies(),
+        workflows=web.app.registry.current(),
+        agency=agency,
+        workflow=workflow,
+        query=request.url.query,
+    )
+
+
+@router.get("/manager/overdue.csv")
+async def overdue_csv(
+    web: WebDep, _staff: StaffUser, agency: str = "", workflow: str = ""
+) -> Response:
+    overdue_rows, soon_rows = overdue_and_soon(web, agency, workflow, CSV_ROWS)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(OVERDUE_COLUMNS)
+    for label, rows in (("overdue", overdue_rows), ("due_soon", soon_rows)):
+        for r in rows:
+            writer.writerow(
+                [
+                    label,
+                    r.agency.code if r.agency else "",
+                    r.activity.ref,
+                    r.activity.workflow,
+                    r.task.id,
+                    csv_safe(r.task.title),
+                    r.task.state,
+                    r.task.due_on.isoformat() if r.task.due_on else "",
+                    describe_task_deadline(r.task, web.now(), web.cal),
+                ]
+            )
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="overdue.csv"'},
+    )
+
+
+def overdue_and_soon(
+    web: WebState, agency: str, workflow: str, limit: int = 1000
+) -> tuple[list[queries.TaskRow], list[queries.TaskRow]]:
+    """The overdue tasks, and those due within ``due_soon_days`` that are not yet overdue."""
+    now = web.now()
+    today = web.cal.local_date(now)
+    overdue = queries.tasks(
+        web.db,
+        agency_code=agency or None,
+        workflow=workflow or None,
+        overdue_at=now,
+        limit=limit,
+    )
+    soon = queries.tasks(
+        web.db,
+        agency_code=agency or None,
+        workflow=workflow or None,
+        due_by=today + timedelta(days=web.settings.due_soon_days),
+        due_after=now,  # not yet overdue: the two lists never overlap
+        limit=limit,
+    )
+    return overdue, soon
+
+
+def brag_chart(web: WebState, agency: str | None) -> BragChart | None:
+    """Bars for the open action-plan actions by BRAG status (None when filtered away)."""
+    if agency is None:
+        return None
+    counts = queries.brag_counts(web.db, agency or None)
+    top = max((n for _s, n in counts), default=0) or 1
+    bars = [
+        BragBar(status, n, BRAG_COLOURS[status], round(BRAG_BAR_WIDTH * n / top))
+        for status, n in counts
+    ]
+    return BragChart(bars, sum(n for _s, n in counts))

@@ -1,0 +1,166 @@
+"""Task pages: a task, firing its transitions (with a file attached), changing its deadline
+(extend, pause, resume, waive), and downloading its files."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
+
+from ...errors import (
+    ConcurrentUpdate,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    TransitionNotAllowed,
+)
+from .. import queries
+from ..activity_page import stale_page
+from ..deps import CsrfForm, StaffUser, TaskUser, UploadForm, VisibleTask, WebDep
+from ..forms import (
+    FormState,
+    clean_name,
+    field_error,
+    input_values,
+    parse_int,
+    size_text,
+    typed_values,
+)
+from ..rendering import error_page
+from ..scope import task_for, workflow_of
+from ..task_page import render_task
+from ..uploads import Stored, discard, record_upload, store_upload
+
+router = APIRouter(include_in_schema=False)
+DEADLINE_ACTIONS = ("extend", "pause", "resume", "waive")
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+async def task_page(request: Request, web: WebDep, signed: TaskUser, task_id: int) -> Response:
+    return render_task(web, request, signed, task_id, None)
+
+
+@router.post("/tasks/{task_id}/fire", response_class=HTMLResponse)
+async def fire_task(
+    request: Request,
+    web: WebDep,
+    signed: TaskUser,
+    found: VisibleTask,
+    form: UploadForm,
+) -> Response:
+    task_id, task, activity = found
+    if isinstance(form, InvalidInput):  # the request was too large to read: nothing read
+        return error_page(
+            request,
+            413,
+            "The file is too large",
+            f"{str(form).capitalize()}. Nothing was saved.",
+            back=f"/tasks/{task_id}",
+        )
+    kind = workflow_of(web, activity).tasks[task.kind]
+    trigger = str(form.get("trigger") or "")
+    t = kind.transition_for(trigger, task.state)
+    expected = parse_int(form.get("expected_version"))
+    typed = typed_values(form)
+    specs = t.inputs if t else ()
+    stored: Stored | None = None
+    try:
+        if t is None:
+            if expected is not None and expected != task.version:
+                raise ConcurrentUpdate(f"task {task_id} changed")
+            raise TransitionNotAllowed(f"'{trigger}' is not allowed now")
+        if not signed.actor.may(t.roles):
+            raise PermissionDenied(f"{signed.actor.role} may not '{trigger}' task {task_id}")
+        inputs = input_values(form, specs)
+        file = form.get("upload")
+        if isinstance(file, UploadFile) and file.filename:
+            stored = await store_upload(file, web.settings.upload_limit, web.settings.upload_dir)
+            note = f"Attached file: {clean_name(file.filename)} ({size_text(stored[2])})"
+            text = next((s.name for s in specs if s.type == "text"), None)
+            if text is not None:
+                typed_text = str(inputs.get(text) or "").strip()
+                inputs[text] = f"{typed_text}\n\n{note}".strip()
+        web.service.fire_task(
+            signed.actor,
+            task_id,
+            trigger,
+            inputs,
+            str(form.get("reason") or "") or None,
+            expected,
+        )
+    except (ConcurrentUpdate, TransitionNotAllowed) as exc:
+        discard(stored)
+        return stale_page(web, request, activity.ref, exc, task_id)
+    except InvalidInput as exc:
+        discard(stored)
+        state = FormState(f"fire-{trigger}", typed, [field_error(exc, specs, trigger)])
+        return render_task(web, request, signed, task_id, state, 422)
+    except BaseException:
+        discard(stored)
+        raise
+    if stored is not None:
+        record_upload(web.db, task_id, stored, signed.actor, web.now())
+    return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+
+
+@router.post("/tasks/{task_id}/deadline", response_class=HTMLResponse)
+async def deadline(
+    request: Request, web: WebDep, signed: StaffUser, form: CsrfForm, task_id: int
+) -> Response:
+    task_for(web, signed, task_id)
+    action = str(form.get("action") or "")
+    reason = str(form.get("reason") or "").strip()
+    approver = str(form.get("approver") or "").strip() or None
+    typed = typed_values(form)
+    name = f"deadline-{action}"
+    errors: list[tuple[str, str]] = []
+    if action not in DEADLINE_ACTIONS:
+        raise InvalidInput(f"unknown deadline action {action!r}")
+    if not reason:
+        errors.append((f"{name}-reason", "Enter a reason"))
+    new_due: date | None = None
+    if action == "extend":
+        try:
+            new_due = date.fromisoformat(str(form.get("new_due") or ""))
+        except ValueError:
+            errors.append((f"{name}-new_due", "Enter the new due date as a date"))
+    if action == "waive" and not approver:
+        errors.append((f"{name}-approver", "Enter who approved the waiver"))
+    if errors:
+        return render_task(web, request, signed, task_id, FormState(name, typed, errors), 422)
+    try:
+        if action == "extend":
+            assert new_due is not None
+            web.service.extend_deadline(signed.actor, task_id, new_due, reason, approver)
+        elif action == "pause":
+            web.service.pause_deadline(signed.actor, task_id, reason)
+        elif action == "resume":
+            web.service.resume_deadline(signed.actor, task_id, reason)
+        else:
+            assert approver is not None
+            web.service.waive_deadline(signed.actor, task_id, reason, approver)
+    except (InvalidInput, TransitionNotAllowed) as exc:
+        state = FormState(name, typed, [(f"{name}-reason", str(exc))])
+        return render_task(web, request, signed, task_id, state, 422)
+    return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+
+
+@router.get("/uploads/{upload_id}")
+async def download(web: WebDep, signed: TaskUser, upload_id: int) -> Response:
+    found = queries.upload(web.db, upload_id)
+    if found is None:
+        raise NotFound(f"file {upload_id} not found")
+    row, task = found
+    assert task.id is not None
+    task_for(web, signed, task.id)
+    path = web.settings.upload_dir / row.stored_name
+    if not path.is_file():
+        raise NotFound(f"file {upload_id} is no longer stored")
+    return FileResponse(
+        path,
+        media_type=row.content_type,
+        filename=row.original_name,
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
