@@ -75,3 +75,40 @@ def test_a_migration_importing_the_application_is_refused(scratch: Path) -> None
     assert result.returncode != 0
     assert "A migration imports no application code" in result.stdout
     assert "BROKEN" in result.stdout
+
+
+def _architecture_section() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Architecture")
+    return readme[start : readme.index("\n## ", start + 1)]
+
+
+def test_the_readme_names_every_module_in_its_room() -> None:
+    """A newcomer finds where a rule lives from the README: every module of the package
+    (not ``__init__``, ``__main__`` or a migration) is named there, by its file name under
+    its folder's entry."""
+    section = _architecture_section()
+    package = ROOT / "sef_workflow"
+    missing = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        if path.name in ("__init__.py", "__main__.py") or relative.parts[0] == "migrations":
+            continue
+        folder = "/".join(relative.parts[:-1])
+        if folder:
+            entry = section.find(f"- `{folder}/`")
+            line = section[entry : section.find("\n", entry)] if entry >= 0 else ""
+            if f"`{path.name}`" not in line:
+                missing.append(str(relative))
+        elif f"`{path.name}`" not in section:
+            missing.append(str(relative))
+    assert not missing, f"README's Architecture section does not name: {', '.join(missing)}"
+
+
+def test_the_readme_diagram_names_every_room_of_the_contract() -> None:
+    config = (ROOT / ".importlinter").read_text(encoding="utf-8")
+    layers = config.split("layers =", 1)[1].split("\n\n", 1)[0]
+    rooms = [name.strip() for line in layers.splitlines() for name in line.split("|")]
+    diagram = _architecture_section().split("```mermaid", 1)[1].split("```", 1)[0]
+    for room in filter(None, rooms):
+        assert room in diagram, f"the README's diagram does not show {room}"
