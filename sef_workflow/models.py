@@ -254,6 +254,10 @@ class Notification(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=_TZ)
     #: the notification this one replaces (a permanent failure retried to the deputy)
     fallback_of: int | None = Field(default=None, foreign_key="notification.id")
+    #: where the recipient's sign-in link lands (the portal or a task page), for an email
+    #: whose link is minted when it is handed to the mail server; the stored bodies keep a
+    #: link that signs nobody in
+    sign_in_next: str | None = Field(default=None, max_length=200)
 
 
 class DeliveryAttempt(SQLModel, table=True):
@@ -411,6 +415,8 @@ class WebSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: datetime = Field(sa_type=_TZ)
     expires_at: datetime = Field(sa_type=_TZ)
+    #: the last request it made, for the idle timeout
+    last_seen_at: datetime | None = Field(default=None, sa_type=_TZ)
 
 
 class LoginLink(SQLModel, table=True):
@@ -424,6 +430,47 @@ class LoginLink(SQLModel, table=True):
     created_at: datetime = Field(sa_type=_TZ)
     expires_at: datetime = Field(sa_type=_TZ)
     used_at: datetime | None = Field(default=None, sa_type=_TZ)
+    #: the email it was minted for when handed to the mail server (none for a link asked for)
+    notification_id: int | None = Field(default=None, foreign_key="notification.id", index=True)
+    #: where it lands once confirmed: the portal or a task page
+    next_url: str | None = Field(default=None, max_length=200)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """A failed or limited sign-in attempt, counted by every process on the database: one row
+    per key (``address:<email>`` or ``client:<address>``) and moment."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (sa.Index("ix_login_attempt_key_at", "key", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300)
+    at: datetime = Field(sa_type=_TZ)
+
+
+class DirectoryEvent(SQLModel, table=True):
+    """An append-only record of a change to the directory (agencies, contacts, staff, roles,
+    passwords: never the password itself) or of a sign-in link issued or used: who, when,
+    and the values before and after."""
+
+    __tablename__ = "directory_event"
+    __table_args__ = (
+        sa.Index("ix_directory_event_agency_id_at", "agency_id", "at"),
+        sa.Index("ix_directory_event_at", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=_TZ)
+    actor: str = Field(max_length=254)
+    actor_role: str = Field(max_length=16)
+    #: agency_added, agency_changed, contact_changed, staff_added, staff_changed,
+    #: password_set, link_issued, link_used, link_requested
+    kind: str = Field(max_length=40)
+    #: the agency code or the email address the change is about
+    subject: str = Field(max_length=254)
+    agency_id: int | None = Field(default=None, foreign_key="agency.id")
+    before: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    after: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
 
 
 class Upload(SQLModel, table=True):
