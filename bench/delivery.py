@@ -5,15 +5,16 @@ and discards) takes mail from both paths:
 
 * **product**: for each notification, ``Notifier.recipients`` + ``Notifier.queue`` render
   the ``audit_tool_issued`` email (subject, text, HTML, the deadline's ``.ics``) for an
-  agency's open audit return and insert it into the outbox, inside ``Database.write()``
-  transactions of ``--txn`` notifications (100 by default, as a sweep would batch them);
-  then ``Delivery(...).deliver_once()`` in a loop until nothing is claimed, with
-  ``SmtpSender`` and the shipped defaults (batch 50, 4 connections). Render+queue and
-  delivery are timed separately and together.
+  agency's open audit return, one to its lead and one to its deputy where it has one, and
+  insert them into the outbox, inside ``Database.write()`` transactions of ``--txn``
+  notifications (100 by default, as a sweep would batch them); then
+  ``Delivery(...).deliver_once()`` in a loop until nothing is claimed, with ``SmtpSender``
+  and the shipped defaults (batch 50, 4 connections), minting each email's sign-in link as
+  it is handed over. Render+queue and delivery are timed separately and together.
 * **raw**: the very same outbox rows, turned into bytes with ``build_message`` before the
   clock starts, sent by a plain aiosmtplib loop over **one** connection (``sendmail`` each).
 
-The N notifications are split into ``--rounds`` chunks; each round runs the product on a
+Rates count emails (N notifications make about 1.5 N of them). The N notifications are split into ``--rounds`` chunks; each round runs the product on a
 fresh chunk and then the raw loop on that chunk's messages, so drift hits both alike. A
 warm-up round runs first, untimed. Target (issue 3): product end-to-end rate at least 50%
 of the raw rate.
@@ -137,7 +138,7 @@ class Server:
 
 
 def fictional_agencies(count: int) -> list[AgencyRecord]:
-    """Agencies with a lead and (every other one) a deputy, who is copied in."""
+    """Agencies with a lead and (every other one) a deputy, who has an email of their own."""
     return [
         AgencyRecord(
             code=f"BA{i:02d}",
@@ -155,7 +156,8 @@ def fictional_agencies(count: int) -> list[AgencyRecord]:
 
 
 def make_notifier(calendar: WorkingCalendar) -> Notifier:
-    """The outbox notifier, built as tests/conftest.py builds it."""
+    """The outbox notifier, built as tests/conftest.py builds it, with agencies' sign-in
+    links as the application has them."""
     return Notifier(
         Templates(
             ROOT / "notifications", "Northshire Safeguarding Children Partnership (fictional)"
@@ -163,6 +165,7 @@ def make_notifier(calendar: WorkingCalendar) -> Notifier:
         calendar,
         base_url="http://127.0.0.1:8000",
         business_unit_email=FROM,
+        sign_in_links=True,
     )
 
 
@@ -222,9 +225,11 @@ def build_fixture(url: str, tasks: int, agencies: int) -> Fixture:
 # the two paths
 
 
-def queue_chunk(fx: Fixture, keys: Sequence[str], abouts: Sequence[About], txn: int) -> None:
-    """Render and insert one notification per key, ``txn`` per ``Database.write()``."""
+def queue_chunk(fx: Fixture, keys: Sequence[str], abouts: Sequence[About], txn: int) -> int:
+    """Render and insert one notification per key (an email per recipient), ``txn`` per
+    ``Database.write()``; returns how many emails."""
     notifier, now = fx.notifier, fx.clock.now()
+    emails = 0
     for start in range(0, len(keys), txn):
         with fx.db.write() as session:
             for key, about in zip(
@@ -239,8 +244,10 @@ def queue_chunk(fx: Fixture, keys: Sequence[str], abouts: Sequence[About], txn: 
                     recipients=recipients,
                     now=now,
                 )
-                if added != 1:
-                    raise SystemExit(f"{key}: queued {added} rows, expected 1")
+                if added != len(recipients) or not recipients:
+                    raise SystemExit(f"{key}: queued {added} rows, expected {len(recipients)}")
+                emails += added
+    return emails
 
 
 def deliver_all(delivery: Delivery) -> int:
@@ -262,8 +269,9 @@ class Prebuilt:
     data: bytes
 
 
-def prebuild(fx: Fixture, keys: Sequence[str]) -> list[Prebuilt]:
-    """The outbox rows for ``keys``, as the bytes and envelope ``SmtpSender`` would send."""
+def prebuild(fx: Fixture, keys: Sequence[str], emails: int) -> list[Prebuilt]:
+    """The outbox rows for ``keys`` (``emails`` of them), as the bytes and envelope
+    ``SmtpSender`` would send."""
     with fx.db.read() as session:
         rows = list(
             session.exec(
@@ -272,8 +280,8 @@ def prebuild(fx: Fixture, keys: Sequence[str]) -> list[Prebuilt]:
                 .order_by(col(Notification.id))
             )
         )
-    if len(rows) != len(keys):
-        raise SystemExit(f"expected {len(keys)} outbox rows, found {len(rows)}")
+    if len(rows) != emails:
+        raise SystemExit(f"expected {emails} outbox rows, found {len(rows)}")
     out = []
     for n in rows:
         m = outgoing(n, FROM)
@@ -377,7 +385,7 @@ def run_one(label: str, url: str, server: Server, opts: Options) -> Result:
     profilers = (
         {"render+queue": cProfile.Profile(), "delivery": cProfile.Profile()} if opts.profile else {}
     )
-    result = Result(label, opts.n)
+    result = Result(label, 0)  # counts the emails of the timed rounds
     try:
         plan = [("warm", range(opts.warmup))] + [
             (f"r{i}", r) for i, r in enumerate(chunks(opts.n, opts.rounds))
@@ -392,23 +400,24 @@ def run_one(label: str, url: str, server: Server, opts: Options) -> Result:
             before = server.received
             render = result.render if timed else Timing()
             deliver = result.deliver if timed else Timing()
-            render.add(
+            emails = render.add(
                 partial(queue_chunk, fx, keys, abouts, opts.txn),
                 profilers.get("render+queue") if timed else None,
             )
             sent = deliver.add(
                 lambda: deliver_all(delivery), profilers.get("delivery") if timed else None
             )
-            if sent != count or server.received - before != count:
+            if sent != emails or server.received - before != emails:
                 raise SystemExit(
                     f"{label} {name}: delivered {sent}, server got {server.received - before}, "
-                    f"expected {count}"
+                    f"expected {emails}"
                 )
-            messages = prebuild(fx, keys)  # untimed: the raw loop sends ready bytes
+            result.n += emails if timed else 0
+            messages = prebuild(fx, keys, emails)  # untimed: the raw loop sends ready bytes
             before = server.received
             raw = result.raw if timed else Timing()
             raw.add(partial(run_raw, server.port, messages))
-            if server.received - before != count:
+            if server.received - before != emails:
                 raise SystemExit(f"{label} {name}: raw sent {server.received - before}")
         with fx.db.read() as session:
             left = session.exec(
@@ -433,8 +442,8 @@ def run_one(label: str, url: str, server: Server, opts: Options) -> Result:
 def report(results: Sequence[Result], opts: Options, in_thread: bool) -> bool:
     print()
     print(
-        f"'{TEMPLATE}' emails per second (N={opts.n} per path, {opts.rounds} interleaved "
-        f"rounds, queued {opts.txn} per transaction; server in "
+        f"'{TEMPLATE}' emails per second (N={opts.n} notifications per path, "
+        f"{opts.rounds} interleaved rounds, queued {opts.txn} per transaction; server in "
         f"{'a thread of this process' if in_thread else 'its own process'})"
     )
     header = (
@@ -467,8 +476,9 @@ def report(results: Sequence[Result], opts: Options, in_thread: bool) -> bool:
     print("  render+queue  : Notifier.recipients + Notifier.queue (Jinja2 subject/text/HTML,")
     print("                  .ics invite, INSERT ... dedupe) in Database.write() transactions")
     print("  delivery      : Delivery.deliver_once() until empty: claim (lease UPDATE ...")
-    print("                  RETURNING), SmtpSender (build_message, 4 connections), one record")
-    print("                  transaction per message (CAS UPDATE + delivery_attempt INSERT)")
+    print("                  RETURNING), sign-in links minted (one transaction per batch),")
+    print("                  SmtpSender (build_message, 4 connections), one record")
+    print("                  transaction per batch (CAS UPDATE + delivery_attempt INSERT)")
     print("  product       : N / (render+queue + delivery), end to end")
     print("  raw           : the same messages' bytes, prebuilt, aiosmtplib sendmail over ONE")
     print("                  connection; no database, no rendering")

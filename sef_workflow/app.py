@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .calendar import WorkingCalendar
@@ -104,5 +105,6 @@ def build_notifier(loaded: LoadedSettings, calendar: WorkingCalendar) -> Notifie
         calendar,
         base_url=partnership.base_url,
         business_unit_email=partnership.business_unit_email,
+        link_lifetime=timedelta(hours=loaded.settings.web.link_hours),
         sign_in_links=True,
     )

@@ -244,6 +244,30 @@ class WebSettings(_Section):
         "empty: a random key per process.",
     )
     session_hours: int = Field(8, ge=1, description="Hours a signed-in session lasts.")
+    idle_minutes: int = Field(
+        60,
+        ge=5,
+        le=1440,
+        description="Minutes without a request after which a signed-in session ends "
+        "(5 to 1440; the session_hours limit stays).",
+    )
+    login_attempts: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="Failed sign-ins allowed per email address within login_window_minutes, "
+        "counted by every process on the database.",
+    )
+    client_login_attempts: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="Failed sign-ins and sign-in link requests allowed per client address "
+        "within login_window_minutes, whichever email addresses it tries.",
+    )
+    login_window_minutes: int = Field(
+        15, ge=1, le=1440, description="Minutes over which failed sign-ins are counted."
+    )
     link_hours: int = Field(
         72, ge=1, description="Hours an agency contact's emailed sign-in link stays valid."
     )
@@ -252,7 +276,9 @@ class WebSettings(_Section):
         "var/uploads", description="Folder for uploaded files, outside the web root."
     )
     cookie_secure: bool = Field(
-        False, description="Send the session cookie over HTTPS only (true behind HTTPS)."
+        False,
+        description="Send the session cookie over HTTPS only even when partnership.base_url "
+        "is http; with an https base_url it always is.",
     )
 
 

@@ -1,4 +1,5 @@
-"""Weekly digests: overdue and due-soon work, to each manager and to each agency's lead.
+"""Weekly digests: overdue and due-soon work, to each manager and to each agency's lead and
+deputy.
 
 The scheduler decides the weekday and time; :func:`send_digests` decides what goes out:
 
@@ -7,8 +8,9 @@ The scheduler decides the weekday and time; :func:`send_digests` decides what go
   sorted by working days overdue (most first), then by due date.
 * Each active **manager** gets every item, grouped by agency (the business unit's own
   statutory steps under "Business unit"), the group with the most overdue item first.
-* Each active **agency** with at least one item gets its own items only: To the lead, Cc
-  the deputy. No other agency's name, address or item reaches it.
+* Each active **agency** with at least one item gets its own items only: one email to the
+  lead and one to the deputy, nobody copied in. No other agency's name, address or item
+  reaches it.
 * An empty digest is not sent; nothing is sent on a day that is not a working day.
 
 Each digest is one transaction that inserts one outbox row under the dedupe key
@@ -47,7 +49,8 @@ AGENCY_TEMPLATE = "digest_agency"
 
 @dataclass(frozen=True)
 class DigestReport:
-    """What one run did: digests queued, empty ones not sent, ones already sent this week."""
+    """What one run did: digests queued (to managers; to agency leads and deputies, an email
+    each), empty ones not sent, ones already sent this week."""
 
     managers: int
     agencies: int
@@ -66,10 +69,9 @@ class _Item:
 
 @dataclass(frozen=True)
 class _Digest:
-    kind: str  # manager or agency
+    kind: str  # manager, agency (the lead) or agency_deputy
     template: str
     to: str
-    cc: tuple[str, ...]
     agency_id: int | None
     context: dict[str, Any]
 
@@ -130,30 +132,25 @@ def send_digests(service: Service, *, due_soon_working_days: int = 5) -> DigestR
             skipped += 1
             continue
         context = {**base, "recipient_name": manager.name, "items": grouped}
-        digests.append(_Digest("manager", MANAGER_TEMPLATE, manager.email, (), None, context))
+        digests.append(_Digest("manager", MANAGER_TEMPLATE, manager.email, None, context))
     for agency in agencies:
         own = [i.context for i in items if i.agency_id == agency.id]
         if not own:
             skipped += 1
             continue
-        cc = tuple(
-            a for a in (agency.deputy_email,) if a and a.lower() != agency.lead_email.lower()
-        )
-        context = {
-            **base,
-            "recipient_name": agency.lead_name,
-            "agency_name": agency.name,
-            "items": own,
-        }
-        digests.append(
-            _Digest("agency", AGENCY_TEMPLATE, agency.lead_email, cc, agency.id, context)
-        )
+        contacts = [(agency.lead_email, agency.lead_name, "agency")]
+        deputy = agency.deputy_email
+        if deputy and deputy.lower() != agency.lead_email.lower():
+            contacts.append((deputy, agency.deputy_name or deputy, "agency_deputy"))
+        for address, name, role in contacts:  # one email per person, nobody copied in
+            context = {**base, "recipient_name": name, "agency_name": agency.name, "items": own}
+            digests.append(_Digest(role, AGENCY_TEMPLATE, address, agency.id, context))
 
     sent = {"manager": 0, "agency": 0}
     already = 0
     for digest in digests:
         if _queue(service, notifier, digest, week, now):
-            sent[digest.kind] += 1
+            sent["manager" if digest.kind == "manager" else "agency"] += 1
         else:
             already += 1
     report = DigestReport(
@@ -229,7 +226,7 @@ def _grouped(items: Sequence[_Item]) -> list[dict[str, str | int | None]]:
 
 def _queue(service: Service, notifier: Notifier, digest: _Digest, week: str, now: datetime) -> bool:
     """Insert one digest in its own transaction; ``False`` if it was already sent this week."""
-    key = dedupe_key(digest.kind, digest.to, week)
+    key = dedupe_key("manager" if digest.kind == "manager" else "agency", digest.to, week)
     rendered = notifier.templates.render(digest.template, digest.context)
     values: dict[str, Any] = {
         "dedupe_key": key[:200],
@@ -240,7 +237,7 @@ def _queue(service: Service, notifier: Notifier, digest: _Digest, week: str, now
         "template": digest.template,
         "recipient_role": digest.kind,
         "to_addr": digest.to,
-        "cc_addrs": list(digest.cc),
+        "cc_addrs": [],
         "subject": rendered.subject[:300],
         "text_body": rendered.text,
         "html_body": rendered.html,

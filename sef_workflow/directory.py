@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
@@ -96,8 +97,13 @@ def check_record(record: AgencyRecord) -> AgencyRecord:
     )
 
 
-def parse_agencies_csv(text: str, source: str = "CSV") -> list[AgencyRecord]:
-    """Every row of an agencies CSV, checked; :class:`InvalidInput` lists each bad row."""
+def parse_agencies_csv(
+    text: str, source: str = "CSV", manager_needed_by: Sequence[str] = ()
+) -> list[AgencyRecord]:
+    """Every row of an agencies CSV, checked; :class:`InvalidInput` lists each bad row.
+
+    ``manager_needed_by`` names the workflows that escalate to an agency's senior manager:
+    while there is any, a row without a senior manager is a bad row."""
     # csv.reader keeps blank lines as empty rows, so numbers match a spreadsheet's rows
     # (a quoted value spanning lines is still one row).
     rows = csv.reader(io.StringIO(text.lstrip("\ufeff")))
@@ -133,6 +139,13 @@ def parse_agencies_csv(text: str, source: str = "CSV") -> list[AgencyRecord]:
         except ValueError as exc:
             errors.append(f"row {row_number}: {exc}")
             continue
+        if manager_needed_by and record.manager_email is None:
+            errors.append(
+                f"row {row_number}: agency {record.code} has no senior manager (manager_email), "
+                f"but {_listed(manager_needed_by)} escalate overdue work to the agency's senior "
+                "manager"
+            )
+            continue
         if record.code in seen_codes:
             errors.append(
                 f"row {row_number}: duplicate code {record.code} (also row {seen_codes[record.code]})"
@@ -156,3 +169,8 @@ def parse_agencies_csv(text: str, source: str = "CSV") -> list[AgencyRecord]:
     if not records:
         raise InvalidInput(f"{source}: no agencies in the file; nothing imported")
     return records
+
+
+def _listed(titles: Sequence[str]) -> str:
+    """``"Themed audit, Section 11 and Action plan"``."""
+    return titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]}"

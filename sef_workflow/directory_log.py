@@ -8,7 +8,7 @@ change it describes; :func:`read` lists them, newest first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +61,31 @@ def record(
             after=dict(after) if after is not None else None,
         )
     )
+
+
+def record_many(session: Session, records: Sequence[Mapping[str, Any]]) -> None:
+    """Append several records (each with :func:`record`'s keyword arguments) in one
+    statement, with the caller's ``session``."""
+    if not records:
+        return
+    rows = []
+    for r in records:
+        if r["kind"] not in KIND_TITLES:
+            raise ValueError(f"unknown directory record kind {r['kind']!r}")
+        before, after = r.get("before"), r.get("after")
+        rows.append(
+            {
+                "at": r["at"],
+                "actor": r["actor"],
+                "actor_role": r["actor_role"],
+                "kind": r["kind"],
+                "subject": r["subject"],
+                "agency_id": r.get("agency_id"),
+                "before": dict(before) if before is not None else None,
+                "after": dict(after) if after is not None else None,
+            }
+        )
+    session.execute(sa.insert(_TABLE), rows)
 
 
 def read(

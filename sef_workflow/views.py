@@ -95,4 +95,64 @@ def email_line(n: Notification, cal: WorkingCalendar) -> str:
     return f"{at}  {what}: {state}"
 
 
-__all__ = ["describe_task_deadline", "email_line", "event_line", "format_date", "task_due"]
+#: the directory log's fields, for people
+_FIELD_WORDS = {
+    "code": "Code",
+    "name": "Name",
+    "sector": "Sector",
+    "active": "Active",
+    "lead_name": "Lead",
+    "lead_email": "Lead's email",
+    "deputy_name": "Deputy",
+    "deputy_email": "Deputy's email",
+    "manager_name": "Senior manager",
+    "manager_email": "Senior manager's email",
+    "email": "Email",
+    "role": "Role",
+    "sessions": "Signed-in sessions",
+    "reason": "Reason",
+}
+
+
+def moment_text(moment: datetime, cal: WorkingCalendar) -> str:
+    """A moment in the calendar's time zone: "Mon 5 Jan 2026 09:00"."""
+    local = moment.astimezone(cal.tz)
+    return f"{format_date(local.date())} {local:%H:%M}"
+
+
+def _value_text(key: str, value: object) -> str:
+    if value is None or value == "":
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value).replace("_", " ") if key in ("sector", "role") else str(value)
+
+
+def change_lines(
+    before: Mapping[str, object] | None, after: Mapping[str, object] | None
+) -> list[str]:
+    """A directory record's values as "Lead's email: old → new" (one line per field that
+    differs; a field only after, as "Name: new")."""
+    old, new = before or {}, after or {}
+    lines = []
+    for key in [*new, *(k for k in old if k not in new)]:
+        word = _FIELD_WORDS.get(key, key.replace("_", " ").capitalize())
+        if key in old and key in new:
+            if old[key] != new[key]:
+                lines.append(f"{word}: {_value_text(key, old[key])} → {_value_text(key, new[key])}")
+        elif key in new:
+            lines.append(f"{word}: {_value_text(key, new[key])}")
+        else:
+            lines.append(f"{word}: {_value_text(key, old[key])} → none")
+    return lines
+
+
+__all__ = [
+    "change_lines",
+    "describe_task_deadline",
+    "email_line",
+    "event_line",
+    "format_date",
+    "moment_text",
+    "task_due",
+]

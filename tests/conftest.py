@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -161,6 +162,20 @@ def process_config(tmp_path: Path) -> tuple[dict[str, str], list[str]]:
     sef = [sys.executable, "-m", "sef_workflow.cli"]
     subprocess.run([*sef, "db", "upgrade"], env=env, check=True, capture_output=True)
     return env, sef
+
+
+def confirm_sign_in_link(client: Any, path: str) -> Any:
+    """Open a sign-in link (``/login/link/<token>``) with a test client and press Continue
+    on the page it shows, as a person does; the response to that POST."""
+    import re
+
+    page = client.get(path)
+    found = re.search(
+        r'<form method="post" action="([^"]*)".*?name="csrf_token" value="([^"]*)"', page.text, re.S
+    )
+    assert page.status_code == 200, (path, page.status_code)
+    assert found, "the link's page has no Continue form"
+    return client.post(found.group(1), data={"csrf_token": found.group(2)})
 
 
 COORDINATOR = Actor(id="coordinator@northshire-scp.example", role="coordinator", name="Casey Coord")

@@ -42,7 +42,7 @@ AGENCIES_CSV = """\
 code,name,sector,lead_name,lead_email,deputy_name,deputy_email,manager_name,manager_email
 POL,Northshire Constabulary (fictional),police,Lead Police,lead@police.northshire.example,Deputy Police,deputy@police.northshire.example,Chief Police,chief@police.northshire.example
 ICB,Northshire ICB (fictional),health,Lead Health,lead@icb.northshire.example,,,Chief Health,chief@icb.northshire.example
-CSC,Northshire Children's Services (fictional),local_authority,Lead Council,lead@csc.northshire.example,,,,
+CSC,Northshire Children's Services (fictional),local_authority,Lead Council,lead@csc.northshire.example,,,Director Council,director@csc.northshire.example
 """
 
 COMMANDS = [
@@ -51,6 +51,7 @@ COMMANDS = [
     "templates",
     "agencies",
     "staff",
+    "directory",
     "workflows",
     "activity",
     "task",
@@ -388,7 +389,8 @@ def test_bad_csv_exits_8_and_imports_nothing(ready: tuple[Cli, str], tmp_path: P
     cli, _ref = ready
     before = cli("agencies", "list")
     bad = AGENCIES_CSV.replace("police,Lead Police,lead@", "police,Lead Police,lead-at-") + (
-        "HOUS,Northshire Homes (fictional),housing,Lead Homes,lead@homes.northshire.example,,,,\n"
+        "HOUS,Northshire Homes (fictional),housing,Lead Homes,lead@homes.northshire.example,,,"
+        "Chief Homes,chief@homes.northshire.example\n"
         "VOL,Northshire Forum (fictional),sunshine,Lead Forum,lead@vcs.northshire.example,,,,\n"
     )
     path = tmp_path / "bad.csv"
@@ -701,12 +703,12 @@ def test_deliver_into_the_catcher_and_read_it_back(ready: tuple[Cli, str]) -> No
     cli, ref = ready
     _issue(cli, ref)
     listed = cli("outbox", "list", "--status", "pending")
-    assert listed.count("audit_tool_issued") == 2
+    assert listed.count("audit_tool_issued") == 3  # the police lead and deputy, the ICB lead
     out = cli("outbox", "deliver")
-    assert "sent 2, retrying later 0, failed 0" in out
+    assert "sent 3, retrying later 0, failed 0" in out
     assert "pending" not in cli("outbox", "list", "--status", "pending")
     mail = cli("mail", "list")
-    assert mail.count(f"{ref}: audit tool issued") == 2
+    assert mail.count(f"{ref}: audit tool issued") == 3
     shown = cli("mail", "show", "1")
     assert re.search(rf"^Subject: {ref}: audit tool issued", shown, flags=re.MULTILINE)
     assert "Attachments: deadline.ics" in shown

@@ -29,7 +29,6 @@ from sef_workflow.notify.delivery import (
     Delivery,
     backoff,
     failed,
-    fallback_key,
     message_id_for,
     retry,
 )
@@ -418,7 +417,7 @@ def test_550_for_the_lead_with_the_deputy_copied_in(
 
     report = delivery(database, sender_for(smtp), clock).deliver_once()
 
-    assert (report.failed, report.fallbacks) == (1, 0)  # the deputy has it already
+    assert report.failed == 1
     n = row(database, nid)
     assert n.status == "failed"
     assert (n.last_error or "").startswith(f"550 5.1.1 <{LEAD}>: mailbox unavailable")
@@ -432,54 +431,26 @@ def test_550_for_the_lead_with_the_deputy_copied_in(
     assert statuses(database) == {"failed": 1}
 
 
-def test_550_for_the_lead_queues_one_fallback_to_the_deputy(
+def test_550_for_the_lead_is_failed_and_not_sent_on(
     database: Database, clock: FakeClock, smtp: ScriptedSmtpServer
 ) -> None:
+    """The deputy has an email of their own: a refused lead's is shown to a coordinator,
+    not sent on to anyone else."""
     agency_id = add_agency(database)
     [nid] = seed(database, clock, to=LEAD, agency_id=agency_id, role="agency", ics=invite())
+    seed(database, clock, 2, prefix="ok")
     smtp.refuse(LEAD)
     worker = delivery(database, sender_for(smtp), clock)
 
     first = worker.deliver_once()
-    assert (first.failed, first.fallbacks) == (1, 1)
-    assert smtp.received == []
+    assert (first.sent, first.failed) == (2, 1)
     assert [f.id for f in failed(database)] == [nid]
-
-    second = worker.deliver_once()  # the fallback is due at once
-    assert second.sent == 1
-    original = row(database, nid)
-    with database.read() as session:
-        [fallback] = session.exec(select(Notification).where(Notification.fallback_of == nid)).all()
-    assert fallback.status == "sent"
-    assert (fallback.to_addr, fallback.cc_addrs) == (DEPUTY, [])
-    assert fallback.recipient_role == "agency_deputy"
-    assert fallback.dedupe_key == fallback_key(original.dedupe_key)
-    assert fallback.message_id == message_id_for(fallback.dedupe_key, DOMAIN)
-    assert (fallback.subject, fallback.ics) == (original.subject, original.ics)
-    [got] = smtp.received
-    assert got.rcpt_tos == (DEPUTY,)
-    assert got.message_id == fallback.message_id
-
-    # a coordinator retries the original; refused again, it does not queue the deputy twice
-    retry(database, nid, clock)
-    third = worker.deliver_once()
-    assert (third.failed, third.fallbacks) == (1, 0)
-    with database.read() as session:
-        assert session.exec(select(func.count()).where(Notification.fallback_of == nid)).one() == 1
-    assert len(smtp.received) == 1
+    assert worker.deliver_once().claimed == 0  # nothing else was queued
+    assert LEAD not in {to for r in smtp.received for to in r.rcpt_tos}
+    assert statuses(database) == {"sent": 2, "failed": 1}
 
 
-def test_long_dedupe_key_fallback_stays_within_the_column() -> None:
-    key = "k" * 200
-    assert len(fallback_key(key)) == 200
-    assert fallback_key(key).endswith(":deputy")
-    assert fallback_key(key) != fallback_key("k" * 199 + "j")
-    assert fallback_key("short") == "short:deputy"
-
-
-def test_recording_sender_scripted_refusal_and_fallback(
-    database: Database, clock: FakeClock
-) -> None:
+def test_recording_sender_scripted_refusal(database: Database, clock: FakeClock) -> None:
     agency_id = add_agency(database)
     seed(database, clock, to=LEAD, agency_id=agency_id, role="agency")
     seed(database, clock, 2, prefix="ok")
@@ -488,11 +459,11 @@ def test_recording_sender_scripted_refusal_and_fallback(
     worker = delivery(database, sender, clock)
 
     report = worker.deliver_once()
-    assert (report.sent, report.failed, report.fallbacks) == (2, 1, 1)
-    assert worker.deliver_once().sent == 1
-    assert [m.to for m in sender.delivered][-1] == DEPUTY
-    assert len(sender.messages) == 4
-    assert statuses(database) == {"sent": 3, "failed": 1}
+    assert (report.sent, report.failed) == (2, 1)
+    assert worker.deliver_once().claimed == 0
+    assert LEAD not in [m.to for m in sender.delivered]
+    assert len(sender.messages) == 3
+    assert statuses(database) == {"sent": 2, "failed": 1}
 
 
 # ---------------------------------------------------------------------------- workers

@@ -151,10 +151,13 @@ def test_weekly_digests(partnership: Service, clock: FakeClock) -> None:
     clock.set(MON_9_FEB)
 
     report = send_digests(partnership)
-    assert report == DigestReport(managers=1, agencies=2, skipped_empty=1, already_sent=0)
+    # one email each to the police lead, the police deputy and the health lead
+    assert report == DigestReport(managers=1, agencies=3, skipped_empty=1, already_sent=0)
     rows = _digests(partnership)
     by_to = {n.to_addr: n for n in rows}
-    assert sorted(by_to) == sorted([MANAGER.id, POL.lead_email, ICB.lead_email])
+    assert sorted(by_to) == sorted(
+        [MANAGER.id, POL.lead_email, str(POL.deputy_email), ICB.lead_email]
+    )
     assert CSC.lead_email not in by_to  # answered: an empty digest is not sent
 
     # every row: no activity, a stable key and Message-ID, pending, no calendar invite
@@ -166,7 +169,8 @@ def test_weekly_digests(partnership: Service, clock: FakeClock) -> None:
         assert n.message_id == partnership.notifier.message_id(key)
         assert n.activity_id is None
         assert n.task_id is None
-        assert n.recipient_role == kind
+        deputy = n.to_addr == POL.deputy_email
+        assert n.recipient_role == ("agency_deputy" if deputy else kind)
         assert n.status == "pending"
         assert n.ics is None
         assert "\n" not in n.subject
@@ -201,10 +205,15 @@ def test_weekly_digests(partnership: Service, clock: FakeClock) -> None:
     assert "<strong>Overdue by 3 working days</strong>" in html
     assert "Neglect" not in text + html  # activity titles, typed by a coordinator, stay out
 
-    # each agency: only its own items, To the lead, Cc the deputy
+    # each agency: only its own items, an email to the lead and one to the deputy
     police = by_to[POL.lead_email]
     assert police.template == "digest_agency"
-    assert police.cc_addrs == [POL.deputy_email]
+    assert police.cc_addrs == []
+    deputy = by_to[POL.deputy_email]
+    assert deputy.cc_addrs == []
+    assert deputy.recipient_role == "agency_deputy"
+    assert f"Dear {POL.deputy_name}," in deputy.text_body
+    assert deputy.text_body.split(",", 1)[1] == police.text_body.split(",", 1)[1]
     assert "Dear Lead Police," in police.text_body
     assert [ref for _, refs in _sections("x\n" + police.text_body, {"x"}) for ref in refs] == [
         "MAA-2026-001",
@@ -237,20 +246,20 @@ def test_weekly_digests(partnership: Service, clock: FakeClock) -> None:
     # a second run the same week sends nothing new
     clock.set(TUE_10_FEB)
     again = send_digests(partnership)
-    assert again == DigestReport(managers=0, agencies=0, skipped_empty=1, already_sent=3)
-    assert len(_digests(partnership)) == 3
+    assert again == DigestReport(managers=0, agencies=0, skipped_empty=1, already_sent=4)
+    assert len(_digests(partnership)) == 4
 
     # nothing at all on a Saturday
     clock.set(SAT_14_FEB)
     assert send_digests(partnership) == DigestReport(0, 0, 0, 0)
-    assert len(_digests(partnership)) == 3
+    assert len(_digests(partnership)) == 4
 
     # the next week: sent again, with the days overdue moved on
     clock.set(MON_16_FEB)
     week8 = send_digests(partnership)
-    assert week8 == DigestReport(managers=1, agencies=2, skipped_empty=1, already_sent=0)
+    assert week8 == DigestReport(managers=1, agencies=3, skipped_empty=1, already_sent=0)
     later = [n for n in _digests(partnership) if n.dedupe_key.endswith(":2026-W08")]
-    assert len(later) == 3
+    assert len(later) == 4
     manager8 = next(n for n in later if n.to_addr == MANAGER.id)
     assert manager8.message_id != manager.message_id
     assert manager8.text_body.count("Overdue by 10 working days (due Mon 2 Feb 2026)") == 2
@@ -266,7 +275,8 @@ def test_nothing_due_sends_nothing(partnership: Service, clock: FakeClock) -> No
     assert report == DigestReport(managers=0, agencies=0, skipped_empty=4, already_sent=0)
     assert _digests(partnership) == []
     # due within 20 working days: now it is due soon
-    assert send_digests(partnership, due_soon_working_days=20).agencies == 1
+    # the police lead and deputy, an email each
+    assert send_digests(partnership, due_soon_working_days=20).agencies == 2
 
 
 def test_a_bank_holiday_sends_nothing(partnership: Service, clock: FakeClock) -> None:
@@ -313,9 +323,9 @@ def test_two_workers_send_each_digest_once(partnership: Service, clock: FakeCloc
     for p in procs:
         p.join(timeout=30)
     assert all(isinstance(o[1], int) for o in outcomes), outcomes
-    assert sum(o[0] for o in outcomes) == 3
-    assert sum(int(o[1]) for o in outcomes) == 3
-    assert len(_digests(partnership)) == 3
+    assert sum(o[0] for o in outcomes) == 4  # the manager, the police lead and deputy, health
+    assert sum(int(o[1]) for o in outcomes) == 4
+    assert len(_digests(partnership)) == 4
 
 
 # ---------------------------------------------------------------------------------------

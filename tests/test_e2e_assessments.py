@@ -250,6 +250,8 @@ def test_section11_return_moderation_feedback_and_next_cycle(site: Site) -> None
             lead = lead_context.new_page()
             lead.set_default_timeout(15_000)
             lead.goto(_sign_in_link(site, POLICE_LEAD, ref))
+            lead.get_by_role("button", name="Continue").click()  # the link's confirmation
+            lead.wait_for_load_state()
             assert re.search(r"/tasks/\d+$", lead.url), lead.url
             task_url = lead.url
             _check_page(lead, "Section 11 self-assessment")

@@ -60,7 +60,7 @@ from sef_workflow.notify.smtp import SmtpSender
 from sef_workflow.service import Actor, Service
 from sef_workflow.web import create_app, create_login_link, set_password
 
-from .conftest import COORDINATOR, FICTIONAL_AGENCIES, MANAGER, WORKFLOWS
+from .conftest import COORDINATOR, FICTIONAL_AGENCIES, MANAGER, WORKFLOWS, confirm_sign_in_link
 from .smtpd import ScriptedSmtpServer
 
 PARTNERSHIP = "Northshire Safeguarding Children Partnership (fictional)"
@@ -525,7 +525,7 @@ def test_only_the_activity_itself(partnership: Service, database: Database, tmp_
         e.id for e in partnership.timeline(ref)
     ]
     emails = [n for n in files if n.endswith(".eml")]
-    assert len(emails) == len(partnership.notifications_for(ref)) == 3
+    assert len(emails) == len(partnership.notifications_for(ref)) == 5  # leads and deputies
     assert files["ratings.csv"].decode() == ",".join(RATING_COLUMNS) + "\r\n"
     assert rows(files["findings.csv"]) == []
     assert rows(files["returns/files.csv"]) == []
@@ -545,8 +545,8 @@ def test_pack_filename() -> None:
 # ---------------------------------------------------------------------------- the CLI
 AGENCIES_CSV = """\
 code,name,sector,lead_name,lead_email,deputy_name,deputy_email,manager_name,manager_email
-POL,Northshire Constabulary (fictional),police,Lead Police,lead@police.northshire.example,,,,
-ICB,Northshire ICB (fictional),health,Lead Health,lead@icb.northshire.example,,,,
+POL,Northshire Constabulary (fictional),police,Lead Police,lead@police.northshire.example,,,Chief Police,chief@police.northshire.example
+ICB,Northshire ICB (fictional),health,Lead Health,lead@icb.northshire.example,,,Chief Health,chief@icb.northshire.example
 """
 
 
@@ -674,7 +674,7 @@ def test_web_download_for_coordinators_and_managers_only(
         link = create_login_link(
             partnership.db, "lead@police.northshire.example", clock.now(), service=partnership
         )
-        assert agency.get(f"/login/link/{link}").status_code == 303
+        assert confirm_sign_in_link(agency, f"/login/link/{link}").status_code == 303
         page = agency.get(f"/tasks/{tasks['POL']}")
         match = CSRF_RE.search(page.text)
         assert match

@@ -1,9 +1,10 @@
-"""Notifications are written with the change that causes them: one per recipient, deduplicated,
-with only allow-listed details, and with a calendar invite for an agency's own deadline."""
+"""Notifications are written with the change that causes them: one per recipient (an agency's
+lead and deputy each their own, nobody copied in), deduplicated, with only allow-listed
+details, with a calendar invite for an agency's own deadline, and, for an agency contact,
+with a stored link that signs nobody in."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 import icalendar
@@ -11,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from sef_workflow.access import link_next, login_url, token_hash, use_login_link
-from sef_workflow.errors import PermissionDenied, TransitionNotAllowed
+from sef_workflow.access import link_next, login_url, neutral_link
+from sef_workflow.errors import TransitionNotAllowed
 from sef_workflow.models import Activity, Agency, LoginLink, Notification
 from sef_workflow.notify.outbox import About, insert_notification
 from sef_workflow.service import Actor, Service
@@ -38,23 +39,36 @@ def _issue(svc: Service) -> str:
     return ref
 
 
-def test_request_goes_to_each_lead_with_deputy_copied(partnership: Service) -> None:
+def test_request_goes_to_each_lead_and_each_deputy_in_an_email_of_their_own(
+    partnership: Service,
+) -> None:
     _issue(partnership)
     rows = _rows(partnership)
-    assert [r.template for r in rows] == ["audit_tool_issued"] * 3
+    assert [r.template for r in rows] == ["audit_tool_issued"] * 5
     by_to = {r.to_addr: r for r in rows}
-    assert set(by_to) == {
-        "lead@police.northshire.example",
-        "lead@icb.northshire.example",
-        "lead@csc.northshire.example",
+    assert {a: r.recipient_role for a, r in by_to.items()} == {
+        "lead@police.northshire.example": "agency",
+        "deputy@police.northshire.example": "agency_deputy",
+        "lead@icb.northshire.example": "agency",  # no deputy
+        "lead@csc.northshire.example": "agency",
+        "deputy@csc.northshire.example": "agency_deputy",
     }
-    assert by_to["lead@police.northshire.example"].cc_addrs == ["deputy@police.northshire.example"]
-    assert by_to["lead@icb.northshire.example"].cc_addrs == []  # no deputy
+    assert all(r.cc_addrs == [] for r in rows)  # nobody is copied in
+    lead, deputy = (
+        by_to["lead@police.northshire.example"],
+        by_to["deputy@police.northshire.example"],
+    )
+    assert lead.task_id == deputy.task_id
+    # the lead's key is what it always was; the deputy's is its own
+    assert lead.dedupe_key.endswith(":audit_tool_issued:agency:lead@police.northshire.example")
+    assert deputy.dedupe_key == lead.dedupe_key.replace(":agency:lead@", ":agency_deputy:deputy@")
+    assert lead.message_id != deputy.message_id
+    assert "Dear Deputy Police," in deputy.text_body
     for row in rows:
         assert row.status == "pending"
         assert row.message_id.startswith("<")
         assert row.message_id.endswith("@northshire-scp.example>")
-        # one email per recipient: no other agency's address or name anywhere in it
+        # one email per recipient: no other address anywhere in it
         others = {a for a in by_to if a != row.to_addr}
         for other in others:
             assert other not in row.text_body + row.html_body + row.subject
@@ -71,7 +85,13 @@ def test_subject_carries_only_reference_and_type(partnership: Service) -> None:
 
 def test_invite_is_stable_and_moves_with_the_deadline(partnership: Service) -> None:
     _issue(partnership)
-    first = next(r for r in _rows(partnership) if r.to_addr.startswith("lead@police"))
+    rows = _rows(partnership)
+    first = next(r for r in rows if r.to_addr.startswith("lead@police"))
+    deputy = next(r for r in rows if r.to_addr.startswith("deputy@police"))
+    assert deputy.ics is not None  # each recipient has the invite, as its attendee
+    deputy_event = icalendar.Calendar.from_ical(deputy.ics).walk("VEVENT")[0]
+    assert str(deputy_event["ATTENDEE"]).endswith("deputy@police.northshire.example")
+    assert deputy_event["UID"] == f"sef-task-{first.task_id}@northshire-scp.example"
     assert first.ics is not None
     event = icalendar.Calendar.from_ical(first.ics).walk("VEVENT")[0]
     assert event["UID"] == f"sef-task-{first.task_id}@northshire-scp.example"
@@ -79,7 +99,7 @@ def test_invite_is_stable_and_moves_with_the_deadline(partnership: Service) -> N
     assert event.decoded("DTSTART") == date(2026, 2, 2)
     assert first.task_id is not None
     partnership.extend_deadline(COORDINATOR, first.task_id, date(2026, 2, 9), "Staff sickness")
-    moved = _rows(partnership)[-1]
+    moved = _rows(partnership)[-2]
     assert moved.template == "deadline_extended"
     assert moved.to_addr == first.to_addr
     assert moved.ics is not None
@@ -88,7 +108,7 @@ def test_invite_is_stable_and_moves_with_the_deadline(partnership: Service) -> N
     assert int(event["SEQUENCE"]) == 1
     assert event.decoded("DTSTART") == date(2026, 2, 9)
     partnership.waive_deadline(COORDINATOR, first.task_id, "Agency not involved", MANAGER.id)
-    waived = _rows(partnership)[-1]
+    waived = _rows(partnership)[-2]
     assert waived.template == "deadline_waived"
     assert waived.ics is not None
     cal = icalendar.Calendar.from_ical(waived.ics)
@@ -147,7 +167,7 @@ def test_the_same_dedupe_key_is_queued_once(partnership: Service) -> None:
         assert insert_notification(session, values) == 0
     with partnership.db.read() as session:
         count = session.execute(sa.select(sa.func.count()).select_from(Notification)).scalar_one()
-    assert count == 3
+    assert count == 5
 
 
 # ----------------------------------------------------------------------------- sign-in links
@@ -177,39 +197,21 @@ def _queue_to_police(svc: Service, ref: str, key: str, fail: bool = False) -> in
         return queued
 
 
-def test_agency_emails_carry_a_single_use_sign_in_link(partnership: Service) -> None:
+def test_agency_emails_keep_a_link_that_signs_nobody_in(partnership: Service) -> None:
     partnership.notifier.sign_in_links = True
     _issue(partnership)
     rows = _rows(partnership)
-    links = _links(partnership)
-    assert len(links) == 3  # one per agency email, written in the same transaction
-    now = partnership.clock.now()
+    assert _links(partnership) == []  # a link is minted when the email is handed over
     for row in rows:
-        pattern = r"http://127\.0\.0\.1:8000/login/link/([A-Za-z0-9_-]+)(\S*)"
-        found = re.search(pattern, row.text_body)
-        assert found is not None, row.text_body
-        token, rest = found.groups()
-        assert rest == f"?next=/tasks/{row.task_id}"  # lands on the agency's own task
-        assert token in row.html_body
+        assert row.sign_in_next == f"/tasks/{row.task_id}"  # lands on the agency's own task
+        neutral = neutral_link("http://127.0.0.1:8000", row.sign_in_next)
+        assert neutral == f"http://127.0.0.1:8000/login/email?next=/tasks/{row.task_id}"
+        assert neutral in row.text_body
+        assert f'href="{neutral}"' in row.html_body
+        assert "/login/link/" not in row.text_body + row.html_body
         assert "/activities/" not in row.text_body  # an agency cannot use the staff page
-        assert token not in row.subject
-        stored = {link.token_hash: link for link in links}[token_hash(token)]
-        assert stored.email == row.to_addr  # for the To address, scoped to its agency
-        assert stored.agency_id == row.agency_id
-        assert stored.expires_at - stored.created_at == timedelta(days=7)
-        assert stored.used_at is None
-    # only hashes are stored: no stored value is a token from an email
-    assert not any(link.token_hash in row.text_body for link in links for row in rows)
-    first = re.search(r"/login/link/([A-Za-z0-9_-]+)", rows[0].text_body)
-    assert first is not None
-    spent = use_login_link(partnership.db, first.group(1), now)
-    assert spent.email == rows[0].to_addr
-    with pytest.raises(PermissionDenied):  # single use
-        use_login_link(partnership.db, first.group(1), now)
-    second = re.search(r"/login/link/([A-Za-z0-9_-]+)", rows[1].text_body)
-    assert second is not None
-    with pytest.raises(PermissionDenied):  # expires, after long enough for a reminder
-        use_login_link(partnership.db, second.group(1), now + timedelta(days=7))
+        assert "works for 72 hours" in row.text_body
+        assert "works for 72 hours" in row.html_body
 
 
 def test_staff_emails_keep_the_activity_link(partnership: Service) -> None:
@@ -223,21 +225,20 @@ def test_staff_emails_keep_the_activity_link(partnership: Service) -> None:
     partnership.fire_task(lead, task.task_id, "submit", {"summary": "Attached"})
     received = _rows(partnership)[-1]
     assert received.recipient_role == "coordinator"
+    assert received.sign_in_next is None
     assert "http://127.0.0.1:8000/activities/MAA-2026-001" in received.text_body
-    assert "/login/link/" not in received.text_body
-    assert len(_links(partnership)) == 3  # none for the coordinator
+    assert "/login/" not in received.text_body
+    assert "works for" not in received.text_body
 
 
-def test_the_lifetime_is_the_notifiers(partnership: Service) -> None:
+def test_the_emails_state_the_notifiers_lifetime(partnership: Service) -> None:
     partnership.notifier.sign_in_links = True
     partnership.notifier.link_lifetime = timedelta(days=10)
     _issue(partnership)
-    assert {link.expires_at - link.created_at for link in _links(partnership)} == {
-        timedelta(days=10)
-    }
+    assert all("works for 240 hours" in r.text_body for r in _rows(partnership))
 
 
-def test_a_failed_change_leaves_no_sign_in_link(partnership: Service) -> None:
+def test_a_failed_change_queues_no_email(partnership: Service) -> None:
     partnership.notifier.sign_in_links = True
     ref = partnership.open_activity(
         COORDINATOR, "themed_audit", "Failure check (fictional)", ["POL"], {"theme": "Neglect"}
@@ -245,22 +246,19 @@ def test_a_failed_change_leaves_no_sign_in_link(partnership: Service) -> None:
     partnership.fire(COORDINATOR, ref, "sample_cases", {"sample_size": 3})
     with pytest.raises(RuntimeError, match="boom"):
         _queue_to_police(partnership, ref, "rollback-check", fail=True)
-    assert _links(partnership) == []
     assert _rows(partnership) == []
 
 
-def test_a_duplicate_email_keeps_no_extra_link(partnership: Service) -> None:
+def test_a_duplicate_email_is_queued_once(partnership: Service) -> None:
     partnership.notifier.sign_in_links = True
     ref = partnership.open_activity(
         COORDINATOR, "themed_audit", "Dedupe check (fictional)", ["POL"], {"theme": "Neglect"}
     ).activity.ref
-    assert _queue_to_police(partnership, ref, "dedupe-check") == 1
+    assert _queue_to_police(partnership, ref, "dedupe-check") == 2  # the lead and the deputy
     assert _queue_to_police(partnership, ref, "dedupe-check") == 0
     rows = [r for r in _rows(partnership) if r.dedupe_key.startswith("dedupe-check")]
-    assert len(rows) == 1
-    assert "/login/link/" in rows[0].text_body
-    assert "?next=" not in rows[0].text_body  # no task: the portal
-    assert len(_links(partnership)) == 1
+    assert [r.sign_in_next for r in rows] == ["/portal", "/portal"]  # no task: the portal
+    assert all("/login/email?next=/portal" in r.text_body for r in rows)
 
 
 @pytest.mark.parametrize(

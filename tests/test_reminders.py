@@ -23,13 +23,18 @@ def _hours(start: datetime, end: datetime) -> Iterator[datetime]:
         t += timedelta(hours=1)
 
 
-def _emails(svc: Service, since_id: int = 0) -> list[tuple[date, time, str, str]]:
+def _emails(
+    svc: Service, since_id: int = 0, role: str | None = None
+) -> list[tuple[date, time, str, str]]:
+    """The emails queued after ``since_id``; those to a deputy (each has their own copy of
+    what the lead gets) only when ``role`` is ``"agency_deputy"``."""
     with svc.db.read() as session:
-        rows = session.exec(
-            select(Notification)
-            .where(col(Notification.id) > since_id)
-            .order_by(col(Notification.id))
-        ).all()
+        query = select(Notification).where(col(Notification.id) > since_id)
+        if role is None:
+            query = query.where(col(Notification.recipient_role) != "agency_deputy")
+        else:
+            query = query.where(col(Notification.recipient_role) == role)
+        rows = session.exec(query.order_by(col(Notification.id))).all()
     return [
         (
             r.created_at.astimezone(LONDON).date(),
@@ -88,6 +93,12 @@ def test_ladder_across_christmas(partnership: Service, clock: FakeClock) -> None
     ]
     cal = WorkingCalendar()
     assert all(cal.is_working_day(d) for d, *_ in _emails(partnership, start))
+    # the deputy gets each of the lead's own emails, in an email of their own
+    assert _emails(partnership, start, "agency_deputy") == [
+        (d, t, tpl, "deputy@police.northshire.example")
+        for d, t, tpl, to in _emails(partnership, start)
+        if to == LEAD
+    ]
 
 
 def test_statutory_clock_over_easter_reminds_the_business_unit(

@@ -55,7 +55,7 @@ def test_issue_creates_one_task_per_agency_with_working_day_deadline(partnership
     # Mon 5 Jan 2026 + 20 working days = Mon 2 Feb 2026
     assert {t.due_on for t in out.created_tasks} == {date(2026, 2, 2)}
     assert {n.template for n in out.notifications} == {"audit_tool_issued"}
-    assert len(out.notifications) == 3
+    assert len(out.notifications) == 5  # each lead, and the police and council deputies
     rows = partnership.list_tasks(TaskFilter(activity=ref))
     assert len(rows) == 3
 
@@ -294,7 +294,10 @@ def test_action_plan_from_action_to_sign_off(partnership: Service) -> None:
     (action,) = out.created_tasks
     assert action.id is not None
     assert action.due_on == date(2026, 3, 31)
-    assert [(n.template, n.to) for n in out.notifications] == [("action_assigned", "agency")]
+    assert [(n.template, n.to, n.address) for n in out.notifications] == [
+        ("action_assigned", "agency", "lead@police.northshire.example"),
+        ("action_assigned", "agency", "deputy@police.northshire.example"),
+    ]
     partnership.fire(
         COORDINATOR,
         plan,

@@ -47,9 +47,15 @@ def easter(loaded: LoadedSettings) -> Simulation:
     return simulate(loaded, "practice_review", date(2026, 3, 30))
 
 
-def _about(sim: Simulation, agency: str) -> list[SimulatedEmail]:
-    """Emails to the agency or about its task (the business unit's escalation names none)."""
-    return [e for e in sim.emails if e.agency == agency or agency in (e.task_title or "")]
+def _about(sim: Simulation, agency: str, deputy: bool = False) -> list[SimulatedEmail]:
+    """Emails to the agency or about its task (the business unit's escalation names none);
+    the deputy's own copies of the lead's emails only when ``deputy`` is set."""
+    return [
+        e
+        for e in sim.emails
+        if (e.agency == agency or agency in (e.task_title or ""))
+        and (e.recipient_role == "agency_deputy") == deputy
+    ]
 
 
 def test_agency_that_never_answers_gets_the_whole_ladder(christmas: Simulation) -> None:
@@ -71,6 +77,10 @@ def test_agency_that_never_answers_gets_the_whole_ladder(christmas: Simulation) 
         (date(2026, 1, 14), NINE, "overdue_chaser", "agency", -9),
         (date(2026, 1, 15), NINE, "escalation_business_unit", "business_unit", -10),
     ]
+    # the deputy gets each of the lead's emails, in an email of their own
+    assert [
+        (e.day, e.template, e.working_days_left) for e in _about(christmas, ICB, deputy=True)
+    ] == [(d, tpl, left) for d, _t, tpl, role, left in got if role == "agency"]
     bu = _about(christmas, ICB)[-1]
     assert bu.agency is None
     assert bu.task_title == f"Single-agency audit return: {ICB}"
@@ -99,7 +109,7 @@ def test_steps_tell_the_story_in_order(christmas: Simulation) -> None:
         f"created Single-agency audit return: {POL}, due Wed 31 Dec 2025 (20 working days)",
         f"created Single-agency audit return: {ICB}, due Wed 31 Dec 2025 (20 working days)",
     ]
-    assert kinds.count("email") == 2
+    assert kinds.count("email") == 4  # each agency's lead and deputy
     assert [(s.day, s.time) for s in christmas.steps] == sorted(
         (s.day, s.time) for s in christmas.steps
     )
@@ -151,7 +161,7 @@ def test_statutory_clock_over_easter_reminds_coordinator_and_managers(
     # The agencies' summaries (5 working days) straddle Easter: reminders Thu 2 Apr and
     # Tue 7 Apr, due Wed 8 Apr. Every agency of the fictional partnership takes part.
     summaries = [e for e in easter.emails if e.template == "agency_summary_requested"]
-    assert len(summaries) == 12
+    assert len(summaries) == 18  # the leads of 12 agencies and the 6 deputies
     pol = [
         (e.day, e.template) for e in _about(easter, POL) if e.template != "practice_review_notice"
     ]
@@ -220,8 +230,8 @@ def test_format_prints_day_by_day_with_a_summary(
     )
     assert lines[i - 1] == ""
     assert lines[-1] == (
-        "11 emails on 10 days: audit_tool_issued 2, return_received 1, reminder 2, "
-        "due_today 1, overdue_chaser 3, escalation_agency_manager 1, escalation_business_unit 1"
+        "19 emails on 10 days: audit_tool_issued 4, return_received 1, reminder 4, "
+        "due_today 2, overdue_chaser 6, escalation_agency_manager 1, escalation_business_unit 1"
     )
 
 
@@ -232,7 +242,7 @@ def test_the_database_is_thrown_away(
     sim = simulate(
         loaded, "themed_audit", date(2025, 12, 1), agencies=["POL"], until=date(2025, 12, 2)
     )
-    assert [e.template for e in sim.emails] == ["audit_tool_issued"]
+    assert [e.template for e in sim.emails] == ["audit_tool_issued"] * 2  # lead and deputy
     assert list(tmp_path.iterdir()) == []
 
 

@@ -25,7 +25,7 @@ from sef_workflow.service import Actor, Service
 from sef_workflow.web import create_app, create_login_link, queries, set_password
 from sef_workflow.web.auth import check_password
 
-from .conftest import COORDINATOR, MANAGER, answer_form
+from .conftest import COORDINATOR, MANAGER, answer_form, confirm_sign_in_link
 
 ADMIN = "admin@northshire-scp.example"
 PASSWORDS = {
@@ -61,7 +61,7 @@ class Site:
     def agency(self, email: str) -> TestClient:
         c = self.client()
         token = create_login_link(self.service.db, email, self.clock.now(), service=self.service)
-        r = c.get(f"/login/link/{token}")
+        r = confirm_sign_in_link(c, f"/login/link/{token}")
         assert r.status_code == 303
         assert r.headers["location"] == "/portal"
         return c
@@ -218,7 +218,10 @@ def test_failed_sign_ins_are_rate_limited(site: Site) -> None:
 
 def test_sessions_expire_and_sign_out_deletes(site: Site) -> None:
     c = site.staff(COORDINATOR.id)
-    site.clock.advance(timedelta(hours=7, minutes=59))
+    for _ in range(9):  # in use, never idle for the idle timeout, until the lifetime ends
+        site.clock.advance(timedelta(minutes=50))
+        assert c.get("/").status_code == 200
+    site.clock.advance(timedelta(minutes=29))
     assert c.get("/").status_code == 200
     site.clock.advance(timedelta(minutes=2))
     r = c.get("/activities")
@@ -411,7 +414,7 @@ def test_agency_link_is_single_use_expiring_and_scoped(site: Site) -> None:
         stored = {row.token_hash for row in s.exec(select(LoginLink)).all()}
     assert link not in stored  # only the hash
     c = site.client()
-    assert c.get(f"/login/link/{link}").status_code == 303
+    assert confirm_sign_in_link(c, f"/login/link/{link}").status_code == 303
     portal = c.get("/portal")
     assert portal.status_code == 200
     assert f'href="/tasks/{tasks["POL"]}"' in portal.text
@@ -602,7 +605,8 @@ def test_mail_catcher_pages_list_and_show_messages(site: Site, tmp_path: Path) -
 
 
 # ---------------------------------------------------------------------- agencies
-AGENCY_HEADER = "code,name,sector,lead_name,lead_email\n"
+AGENCY_HEADER = "code,name,sector,lead_name,lead_email,manager_name,manager_email\n"
+FIRE_CHIEF = ",Chief Fire,chief@fire.northshire.example"
 
 
 def test_agencies_admin_lists_contacts_and_imports_csv(site: Site) -> None:
@@ -625,7 +629,7 @@ def test_agencies_admin_lists_contacts_and_imports_csv(site: Site) -> None:
 
     # every bad row is listed; nothing is imported
     bad = AGENCY_HEADER + (
-        "FIRE,Northshire Fire (fictional),police,Gale Lead,lead@fire.northshire.example\n"
+        f"FIRE,Northshire Fire (fictional),police,Gale Lead,lead@fire.northshire.example{FIRE_CHIEF}\n"
         "BAD!,Bad code,police,X Lead,x@example.org\n"
         "NOEMAIL,No email,police,Y Lead,not-an-email\n"
     )
@@ -636,7 +640,10 @@ def test_agencies_admin_lists_contacts_and_imports_csv(site: Site) -> None:
     assert re.search(r'<li><a href="#file">row 3: code', r.text)
     assert re.search(r'<li><a href="#file">row 4: lead_email', r.text)
     assert queries.count(site.service.db, Agency) == before
-    r = upload(AGENCY_HEADER + "POL2,Northshire Constabulary (fictional),police,Z,z@x.example\n")
+    r = upload(
+        AGENCY_HEADER
+        + f"POL2,Northshire Constabulary (fictional),police,Z,z@x.example{FIRE_CHIEF}\n"
+    )
     assert r.status_code == 422
     assert "duplicate name" in r.text
     assert queries.count(site.service.db, Agency) == before
@@ -647,7 +654,7 @@ def test_agencies_admin_lists_contacts_and_imports_csv(site: Site) -> None:
     assert r.status_code == 422
     # forged CSRF, a manager and an agency are refused, and nothing changes
     good = AGENCY_HEADER + (
-        "FIRE,Northshire Fire (fictional),police,Gale Lead,lead@fire.northshire.example\n"
+        f"FIRE,Northshire Fire (fictional),police,Gale Lead,lead@fire.northshire.example{FIRE_CHIEF}\n"
     )
     assert upload(good, csrf="forged").status_code == 403
     manager = site.staff(MANAGER.id)
@@ -691,6 +698,7 @@ PAGES = [
     "/outbox/{email}",
     "/mail",
     "/agencies",
+    "/directory/log",
 ]
 STAFF_OK = dict.fromkeys(PAGES, 200) | {"/portal": 403}
 POL_OK = dict.fromkeys(PAGES, 403) | {
@@ -704,12 +712,23 @@ POL_OK = dict.fromkeys(PAGES, 403) | {
     "/api/agencies": 200,
     "/api/me": 200,
 }
+#: open to anyone, signed in or not: asking for a sign-in link, and a link's page (which
+#: changes nothing; an unknown link is refused)
+SIGN_IN_PAGES = {
+    "/login": 200,
+    "/login/email": 200,
+    "/login/email?next=/tasks/{pol}": 200,
+    "/login/link/not-a-token": 403,
+}
 EXPECTED: dict[str, dict[str, int]] = {
-    "anonymous": {p: 401 if p.startswith("/api/") else 303 for p in PAGES},
-    "coordinator": STAFF_OK,
-    "manager": STAFF_OK | {"/agencies": 403},
-    "admin": STAFF_OK,
-    "agency POL": POL_OK,
+    role: pages | SIGN_IN_PAGES
+    for role, pages in {
+        "anonymous": {p: 401 if p.startswith("/api/") else 303 for p in PAGES},
+        "coordinator": STAFF_OK,
+        "manager": STAFF_OK | {"/agencies": 403},
+        "admin": STAFF_OK,
+        "agency POL": POL_OK,
+    }.items()
 }
 
 

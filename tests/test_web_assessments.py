@@ -30,7 +30,7 @@ from sef_workflow.forms import Form
 from sef_workflow.service import Actor, Service
 from sef_workflow.web import create_app, create_login_link, set_password
 
-from .conftest import COORDINATOR, MANAGER, answer_form
+from .conftest import COORDINATOR, MANAGER, answer_form, confirm_sign_in_link
 
 PASSWORDS = {COORDINATOR.id: "coordinator-pass-1", MANAGER.id: "manager-pass-123"}
 POL_LEAD = "lead@police.northshire.example"
@@ -70,7 +70,7 @@ class Site:
     def agency(self, email: str) -> TestClient:
         c = self.client()
         token = create_login_link(self.service.db, email, self.clock.now(), service=self.service)
-        r = c.get(f"/login/link/{token}")
+        r = confirm_sign_in_link(c, f"/login/link/{token}")
         assert r.status_code == 303
         return c
 

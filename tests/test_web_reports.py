@@ -41,7 +41,7 @@ from sef_workflow.reports.model import SECTION_TITLES, Report
 from sef_workflow.service import Actor, Service
 from sef_workflow.web import create_app, create_login_link, set_password
 
-from .conftest import COORDINATOR, MANAGER, answer_form
+from .conftest import COORDINATOR, MANAGER, answer_form, confirm_sign_in_link
 
 ADMIN = "admin@northshire-scp.example"
 PASSWORDS = {
@@ -685,7 +685,7 @@ def test_staff_only(site: Site) -> None:
     link = create_login_link(
         site.service.db, "lead@police.northshire.example", site.clock.now(), service=site.service
     )
-    assert agency.get(f"/login/link/{link}").status_code == 303
+    assert confirm_sign_in_link(agency, f"/login/link/{link}").status_code == 303
     for path in ROUTES:
         r = agency.get(path)
         assert r.status_code == 403, path

@@ -97,8 +97,9 @@ def test_two_worker_processes_send_each_rung_once(pg_schema_url: str) -> None:
     # 3 tasks x 8 rungs (2 reminders, due, 3 chasers, 2 escalations), each exactly once
     assert len(sent) == 24
     rung_emails = [r for r in rows if r.dedupe_key.startswith("rung")]
-    assert len(rung_emails) == 24
-    assert len({r.message_id for r in rung_emails}) == 24
+    # one email each; the police and council deputies also get the 6 rungs to their agency
+    assert len(rung_emails) == 24 + 2 * 6
+    assert len({r.message_id for r in rung_emails}) == 36
     svc.db.dispose()
     db.dispose()
 

@@ -5,6 +5,7 @@ This module owns the root group ``main`` and its global options (``--config``, `
 
 - ``db_config_templates``: ``db``, ``config``, ``templates``
 - ``agencies_staff``: ``agencies``, ``staff``
+- ``directory``: ``directory`` (the directory log)
 - ``workflows_forms``: ``workflows``, ``forms``
 - ``activity``, ``task``, ``assessment``, ``judgements``
 - ``finding_action``: ``finding``, ``action``
@@ -33,6 +34,7 @@ from . import (
     assessment,
     db_config_templates,
     demo,
+    directory,
     evidence_pack,
     finding_action,
     judgements,
@@ -82,6 +84,7 @@ for command in (
     db_config_templates.templates,
     agencies_staff.agencies,
     agencies_staff.staff,
+    directory.directory,
     workflows_forms.workflows,
     workflows_forms.forms_group,
     activity.activity,

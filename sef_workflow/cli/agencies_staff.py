@@ -22,7 +22,8 @@ def agencies_import(c: Context, file: Path) -> None:
     """Import agencies from a CSV file; all rows or none.
 
     Columns: code, name, sector, lead_name, lead_email, deputy_name, deputy_email,
-    manager_name, manager_email. An existing code is updated.
+    manager_name, manager_email. An existing code is updated. Every agency needs a senior
+    manager while a workflow escalates overdue work to one.
     """
     from ..directory import parse_agencies_csv
     from ..service import Actor
@@ -33,7 +34,7 @@ def agencies_import(c: Context, file: Path) -> None:
         from ..errors import InvalidInput
 
         raise InvalidInput(f"{file}: not UTF-8 text; save the CSV as UTF-8") from None
-    records = parse_agencies_csv(text, str(file))
+    records = parse_agencies_csv(text, str(file), c.service.workflows_needing_manager())
     actor = c.actor() if c.actor_email else Actor.system()
     result = c.service.import_agencies(actor, records)
     click.echo(f"{file}: {result.created} agencies added, {result.updated} updated")
@@ -108,12 +109,16 @@ def staff_add(c: Context, name: str, email: str, role: str) -> None:
 )
 @pass_ctx
 def staff_password(c: Context, email: str, password: str) -> None:
-    """Set the web sign-in password of a member of staff (stored as an argon2 hash)."""
+    """Set the web sign-in password of a member of staff (stored as an argon2 hash). Every
+    session of theirs ends, and the directory log records who set it."""
+    from ..service import Actor
     from ..web.auth import set_password
 
     c.service  # noqa: B018  (checks the schema)
-    set_password(c.app.db, email, password, c.app.service.clock.now())
-    click.echo(f"{email}: password set")
+    actor = c.actor() if c.actor_email else Actor.system()
+    ended = set_password(c.app.db, email, password, c.app.service.clock.now(), actor=actor)
+    signed_out = f"; signed out of {ended} session{'s' if ended != 1 else ''}" if ended else ""
+    click.echo(f"{email}: password set{signed_out}")
 
 
 @staff.command("list")

@@ -116,10 +116,7 @@ def outbox_deliver(c: Context, until_empty: bool) -> None:
     total = deliver_due(
         c.app.db, c.app.settings, c.app.service.clock, until_empty=until_empty, echo=click.echo
     )
-    click.echo(
-        f"sent {total.sent}, retrying later {total.retrying}, failed {total.failed}"
-        + (f", {total.fallbacks} sent on to deputies" if total.fallbacks else "")
-    )
+    click.echo(f"sent {total.sent}, retrying later {total.retrying}, failed {total.failed}")
 
 
 @click.group()

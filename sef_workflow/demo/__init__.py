@@ -98,7 +98,8 @@ def load_demo(app: App, *, reset: bool = False, echo: Callable[[str], Any] = pri
         set_password(app.db, email, DEMO_PASSWORD, now)
     base = app.settings.settings.partnership.base_url
     lead = story.lead_emails["POL"]
-    token = create_login_link(app.db, lead, now, service=app.service)
+    hours = timedelta(hours=app.settings.settings.web.link_hours)
+    token = create_login_link(app.db, lead, now, hours, service=app.service)
     echo("")
     echo("Try:")
     echo("  sef activity list")

@@ -12,6 +12,8 @@
     returns/files.csv               what each file is: original name, size, who, when, SHA-256
     ratings.csv                     every answer of every assessment, with its moderation
     findings.csv                    findings and recommendations, with the actions answering them
+    directory.csv                   changes to the agencies' contacts, and their sign-in links,
+                                    while the activity was open (the directory log)
     manifest.json                   size and SHA-256 of every other member
 
 Names inside the zip carry only the reference, task and upload ids, agency codes, template
@@ -30,6 +32,7 @@ pack together in ``pack``; ``values`` writes the values they share.
 from .pack import EvidencePack, build_evidence_pack, evidence_pack, pack_filename
 from .tables import (
     DELIVERY_COLUMNS,
+    DIRECTORY_COLUMNS,
     FILE_COLUMNS,
     FINDING_COLUMNS,
     RATING_COLUMNS,
@@ -39,6 +42,7 @@ from .tables import (
 
 __all__ = [
     "DELIVERY_COLUMNS",
+    "DIRECTORY_COLUMNS",
     "FILE_COLUMNS",
     "FINDING_COLUMNS",
     "RATING_COLUMNS",

@@ -1,8 +1,8 @@
 """The evidence pack's ``index.html``: the activity, and every part of the pack as tables.
 
 This module owns the page an inspector opens first: the activity's summary, the contents,
-the timeline, the decisions and managers' sign-offs, the tasks, ratings, findings, emails
-and returned files, each row linking to what the pack holds of it, in local time.
+the timeline, the decisions and managers' sign-offs, the tasks, ratings, findings, emails,
+returned files and directory changes, each row linking to what the pack holds of it, in local time.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..calendar import WorkingCalendar, format_date
+from ..directory_log import KIND_TITLES
 from ..models import Event
+from ..views import change_lines
 from .archive import FileRow
 from .snapshot import Snapshot
 from .values import inputs_text, text
@@ -168,6 +170,7 @@ class Index:
             ("findings", f"Findings and recommendations ({len(snap.findings)})"),
             ("emails", f"Emails ({len(snap.notifications)})"),
             ("files", f"Returned files ({len(files)})"),
+            ("directory", f"Directory changes ({len(snap.directory)})"),
         ]
         parts.append('<nav aria-label="Contents"><h2>Contents</h2><ol>')
         parts += [f'<li><a href="#{k}">{esc(t)}</a></li>' for k, t in sections]
@@ -177,6 +180,7 @@ class Index:
             '<a href="ratings.csv">ratings.csv</a>, <a href="findings.csv">findings.csv</a>, '
             '<a href="emails/delivery.csv">emails/delivery.csv</a>, '
             '<a href="returns/files.csv">returns/files.csv</a>, '
+            '<a href="directory.csv">directory.csv</a>, '
             '<a href="manifest.json">manifest.json</a> (SHA-256 of every file)</li>'
         )
         parts.append("</ol></nav>")
@@ -209,6 +213,13 @@ class Index:
         parts.append(self.emails_table(emails))
         parts.append(f'<h2 id="files">{esc(sections[6][1])}</h2>')
         parts.append(self.files_table(files))
+        parts.append(f'<h2 id="directory">{esc(sections[7][1])}</h2>')
+        parts.append(
+            "<p>Changes to the agencies' details, contacts and sign-in links while the "
+            "activity was open, from the directory log: who made each, when, and the values "
+            "before and after.</p>"
+        )
+        parts.append(self.directory_table())
         parts.append("</body></html>\n")
         return "\n".join(parts).encode("utf-8")
 
@@ -339,5 +350,24 @@ class Index:
                 f.status,
             ]
             for f in files
+        ]
+        return _table(head, rows)
+
+    def directory_table(self) -> str:
+        if not self.snap.directory:
+            return "<p>None.</p>"
+        head = ("#", "When (local time)", "Who", "Role", "What", "About", "Agency", "Changes")
+        rows: list[list[str | _Cell]] = [
+            [
+                _Cell(str(r.id), id_=f"directory-{r.id}"),
+                self.when(r.at),
+                r.actor,
+                r.actor_role,
+                KIND_TITLES.get(r.kind, r.kind),
+                r.subject,
+                self.snap.code(r.agency_id),
+                "; ".join(change_lines(r.before, r.after)),
+            ]
+            for r in self.snap.directory
         ]
         return _table(head, rows)

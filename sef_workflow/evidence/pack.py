@@ -18,7 +18,15 @@ from ..db import Database
 from .archive import Zip, copy_files, email_names, eml
 from .index import Index
 from .snapshot import Snapshot, load
-from .tables import delivery_csv, events_csv, files_csv, findings_csv, ratings_csv, tasks_csv
+from .tables import (
+    delivery_csv,
+    directory_csv,
+    events_csv,
+    files_csv,
+    findings_csv,
+    ratings_csv,
+    tasks_csv,
+)
 from .values import iso, safe
 
 
@@ -109,6 +117,7 @@ def _write(
     out.add("returns/files.csv", files_csv(files))
     out.add("ratings.csv", ratings_csv(snap))
     out.add("findings.csv", findings_csv(snap))
+    out.add("directory.csv", directory_csv(snap))
     out.add("index.html", Index(snap, calendar, partnership, now).page(emails, files))
     manifest = {
         "reference": snap.activity.ref,

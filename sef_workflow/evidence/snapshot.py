@@ -2,13 +2,14 @@
 
 This module owns reading: the activity and its definition's version, its agencies, tasks,
 events, emails and their delivery attempts, uploaded files, assessments and their answers,
-findings and the actions answering them, and the codes of every agency named; and the
-lookups every part of the pack makes in what was read.
+findings and the actions answering them, the codes of every agency named, and the directory
+log's records that touched those agencies while the activity was open; and the lookups
+every part of the pack makes in what was read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..models import (
     Assessment,
     AssessmentAnswer,
     DeliveryAttempt,
+    DirectoryEvent,
     Event,
     Finding,
     Notification,
@@ -51,6 +53,8 @@ class Snapshot:
     assessments: list[Assessment]
     answers: list[AssessmentAnswer]
     findings: list[Finding]
+    #: the directory log's records about the agencies named, from opening to closing (or now)
+    directory: list[DirectoryEvent] = field(default_factory=list)
 
     def code(self, agency_id: int | None) -> str:
         """The agency's code ("" for none)."""
@@ -110,13 +114,39 @@ def load(session: Session, ref: str) -> Snapshot:
     definition = session.get(WorkflowDefinition, activity.definition_id)
     lists = {name: list(session.exec(query).all()) for name, query in _queries(aid).items()}
     lists["answers"].sort(key=lambda a: (a.assessment_id, natural(a.question)))
+    codes = _codes(session, lists)
     return Snapshot(
         activity=activity,
         definition_version=definition.version if definition is not None else "",
         actions=_actions(session, lists["findings"]),
-        codes=_codes(session, lists),
+        codes=codes,
+        directory=_directory(session, activity, codes, lists["agencies"]),
         **lists,
     )
+
+
+def _directory(
+    session: Session, activity: Activity, codes: dict[int, str], agencies: list[Agency]
+) -> list[DirectoryEvent]:
+    """The directory log's records, oldest first, made while the activity was open, about
+    one of the agencies it names, or about an address that was one of their contacts."""
+    query = select(DirectoryEvent).where(col(DirectoryEvent.at) >= activity.opened_at)
+    if activity.closed_at is not None:
+        query = query.where(col(DirectoryEvent.at) <= activity.closed_at)
+    if not codes:
+        return []
+    mine = list(session.exec(query.where(col(DirectoryEvent.agency_id).in_(sorted(codes)))).all())
+    contacts = {a for g in agencies for a in (g.lead_email, g.deputy_email, g.manager_email) if a}
+    for r in mine:
+        for values in (r.before or {}, r.after or {}):
+            contacts |= {v for k, v in values.items() if k.endswith("email") and isinstance(v, str)}
+    people = session.exec(
+        query.where(
+            col(DirectoryEvent.agency_id).is_(None),
+            col(DirectoryEvent.subject).in_(sorted(contacts)),
+        )
+    ).all()
+    return sorted([*mine, *people], key=lambda r: r.id or 0)
 
 
 def _actions(session: Session, findings: list[Finding]) -> dict[int, list[int]]:

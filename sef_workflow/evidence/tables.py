@@ -1,5 +1,5 @@
 """The evidence pack's CSV files: timeline, decisions, tasks, delivery, files, ratings,
-findings.
+findings, directory.
 
 This module owns the columns of each CSV file and its rows, in UTC (ISO 8601), with every
 cell a spreadsheet would take for a formula starting with an apostrophe.
@@ -12,7 +12,9 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..directory_log import KIND_TITLES
 from ..models import DeliveryAttempt, Event
+from ..views import change_lines
 from .archive import FileRow
 from .snapshot import Snapshot
 from .values import day, flag, iso, json_text
@@ -100,6 +102,20 @@ FINDING_COLUMNS = (
     "created_at",
     "created_by",
     "actions",
+)
+
+DIRECTORY_COLUMNS = (
+    "record_id",
+    "at",
+    "actor",
+    "actor_role",
+    "kind",
+    "what",
+    "subject",
+    "agency",
+    "changes",
+    "before",
+    "after",
 )
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -262,3 +278,24 @@ def findings_csv(snap: Snapshot) -> bytes:
         for f in snap.findings
     )
     return _csv(FINDING_COLUMNS, rows)
+
+
+def directory_csv(snap: Snapshot) -> bytes:
+    """The directory log's records that touched the activity's agencies while it was open."""
+    rows = (
+        [
+            r.id,
+            iso(r.at),
+            r.actor,
+            r.actor_role,
+            r.kind,
+            KIND_TITLES.get(r.kind, r.kind),
+            r.subject,
+            snap.code(r.agency_id),
+            "; ".join(change_lines(r.before, r.after)),
+            json_text(r.before) if r.before is not None else "",
+            json_text(r.after) if r.after is not None else "",
+        ]
+        for r in snap.directory
+    )
+    return _csv(DIRECTORY_COLUMNS, rows)

@@ -24,6 +24,7 @@ ALLOWED_NAMES = frozenset(
         "working_days_left",
         "deadline_text",
         "link",
+        "link_hours",
         "items",
     }
 )
@@ -59,6 +60,7 @@ SAMPLE_CONTEXT: dict[str, object] = {
     "working_days_left": 3,
     "deadline_text": "3 working days left",
     "link": "http://127.0.0.1:8000/activities/MAA-2026-001",
+    "link_hours": 72,
     "items": [
         {
             "reference": "MAA-2026-001",

@@ -1,14 +1,19 @@
 """Delivery: claim due outbox rows, send them outside any transaction, record what happened.
 
-One batch is three steps:
+One batch is four steps:
 
 1. :meth:`Delivery.claim` — one transaction: due rows (``pending`` and due, or ``sending``
    with an expired lease) become ``sending``, leased to this worker until ``now + lease``,
    with ``attempts + 1``. On PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``, so
    two workers claim different rows; on SQLite the write transaction (``BEGIN IMMEDIATE``)
    serialises claims.
-2. ``sender.send(...)`` — no transaction is open while SMTP talks.
-3. :meth:`Delivery.record` — one transaction per message: a compare-and-set on
+2. :meth:`Delivery.hand_off` — the messages; for each agency email with ``sign_in_next``,
+   a fresh single-use sign-in link is minted (only its hash stored, the unused links of
+   earlier attempts deleted, each issue in the directory log: one transaction and three
+   statements for the batch, committed before anything is sent) and put in place of the
+   stored neutral link in that message alone. The outbox row keeps the neutral link.
+3. ``sender.send(...)`` — no transaction is open while SMTP talks.
+4. :meth:`Delivery.record` — one transaction per batch: a compare-and-set on
    ``(status='sending', leased_by=worker, attempts=<claimed>)`` so a worker whose lease was
    taken over never overwrites the new owner's outcome, then a ``delivery_attempt`` row.
 
@@ -17,9 +22,8 @@ Delivery is at least once: a worker that dies between sending and recording leav
 
 Outcomes: sent; transient (``pending`` again after ``min(cap, base * 2**(attempts-1))``
 seconds, ``failed`` after ``max_attempts``); permanent (``failed`` with the server's
-reply, listed by :func:`failed` for a coordinator). When an agency lead's address is
-refused for good and the agency has a deputy who did not get the message as an accepted
-Cc, a fallback copy to the deputy is queued (once: its dedupe key is derived).
+reply, listed by :func:`failed` for a coordinator). An agency's lead and deputy each have
+their own email, so a refused lead's address is not sent on to the deputy.
 """
 
 from __future__ import annotations
@@ -32,28 +36,25 @@ import os
 import socket
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
+from ..access import LinkRequest, carries_neutral_link, mint_for_messages, with_live_link
 from ..clock import Clock, SystemClock
 from ..db import Database
-from ..errors import InvalidInput, NotFound
-from ..models import Agency, DeliveryAttempt, Notification
-from .outbox import fit_key, insert_notification
+from ..errors import InvalidInput
+from ..models import DeliveryAttempt, Notification
+from .listing import failed, get_notification, list_outbox, retry
 from .smtp import MailSender, Outgoing, Result, SmtpSender
 
 if TYPE_CHECKING:
     from ..config import LoadedSettings
 
 log = logging.getLogger(__name__)
-
-#: Longest dedupe key the column holds.
-DEDUPE_KEY_MAX = 200
-FALLBACK_SUFFIX = ":deputy"
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,6 @@ class DeliveryReport:
     sent: int
     retrying: int
     failed: int
-    fallbacks: int
     #: results not recorded because another worker had taken the row over
     lost_leases: int = 0
 
@@ -99,11 +99,6 @@ def message_id_for(dedupe_key: str, domain: str) -> str:
     return f"<{digest}@{domain}>"
 
 
-def fallback_key(dedupe_key: str) -> str:
-    """The dedupe key of the deputy fallback for ``dedupe_key``, within the column's length."""
-    return fit_key(dedupe_key, DEDUPE_KEY_MAX - len(FALLBACK_SUFFIX)) + FALLBACK_SUFFIX
-
-
 def backoff(attempts: int, base_seconds: int, cap_seconds: int) -> timedelta:
     """Delay before the next try after ``attempts`` tries: base, 2 x base, 4 x base ... cap."""
     exponent = max(attempts - 1, 0)
@@ -128,6 +123,7 @@ class Delivery:
         max_attempts: int = 8,
         retry_base_seconds: int = 60,
         retry_cap_seconds: int = 3600,
+        link_lifetime: timedelta = timedelta(hours=72),
     ) -> None:
         if batch_size < 1 or lease_seconds < 1 or max_attempts < 1:
             raise ValueError("batch_size, lease_seconds and max_attempts must be at least 1")
@@ -143,6 +139,8 @@ class Delivery:
         self.max_attempts = max_attempts
         self.retry_base_seconds = retry_base_seconds
         self.retry_cap_seconds = retry_cap_seconds
+        #: how long a sign-in link minted at hand-off works
+        self.link_lifetime = link_lifetime
 
     @classmethod
     def from_settings(
@@ -195,6 +193,7 @@ class Delivery:
             max_attempts=s.mail.max_attempts,
             retry_base_seconds=s.mail.retry_base_seconds,
             retry_cap_seconds=s.mail.retry_cap_seconds,
+            link_lifetime=timedelta(hours=s.web.link_hours),
         )
 
     # ------------------------------------------------------------------ claim
@@ -237,8 +236,8 @@ class Delivery:
         """Claim a batch, send it (no transaction open), record each outcome."""
         batch = self.claim()
         if not batch:
-            return DeliveryReport(0, 0, 0, 0, 0)
-        messages = [outgoing(n, self.from_addr) for n in batch]
+            return DeliveryReport(0, 0, 0, 0)
+        messages = self.hand_off(batch)
         try:
             results = asyncio.run(self.sender.send(messages))
         except Exception as exc:  # the sender broke: retry the batch later, do not lose it
@@ -246,6 +245,33 @@ class Delivery:
             detail = f"sender error: {type(exc).__name__}: {exc}"
             results = [Result(m.notification_id, "transient", None, detail) for m in messages]
         return self.record(results, batch)
+
+    def hand_off(self, batch: Sequence[Notification]) -> list[Outgoing]:
+        """The messages for claimed rows, each agency email's neutral link replaced by a
+        sign-in link minted now (committed before anything is sent); the rows keep theirs."""
+        messages = [outgoing(n, self.from_addr) for n in batch]
+        wanted = [
+            LinkRequest(m.notification_id, n.to_addr, n.agency_id, n.sign_in_next)
+            for n, m in zip(batch, messages, strict=True)
+            if n.sign_in_next is not None
+            and n.agency_id is not None
+            and carries_neutral_link(m.text + m.html, n.sign_in_next)
+        ]
+        if not wanted:
+            return messages
+        with self.db.write() as session:
+            tokens = mint_for_messages(session, wanted, self.clock.now(), self.link_lifetime)
+        lands_on = {w.notification_id: w.next_url for w in wanted}
+        for i, m in enumerate(messages):
+            token = tokens.get(m.notification_id)
+            if token is not None:
+                where = lands_on[m.notification_id]
+                text, html = (
+                    with_live_link(m.text, where, token),
+                    with_live_link(m.html, where, token),
+                )
+                messages[i] = replace(m, text=text, html=html)
+        return messages
 
     def run(self, stop: threading.Event, interval: float) -> None:
         """Deliver until ``stop`` is set, waiting ``interval`` seconds when there is nothing
@@ -283,7 +309,7 @@ class Delivery:
                 continue
             seen.add(result.notification_id)
             pairs.append((n, result))
-        counts = {"sent": 0, "retrying": 0, "failed": 0, "fallbacks": 0, "lost": 0}
+        counts = {"sent": 0, "retrying": 0, "failed": 0, "lost": 0}
         try:  # the whole batch in one transaction
             batch_counts = dict.fromkeys(counts, 0)
             with self.db.write() as session:
@@ -309,7 +335,6 @@ class Delivery:
             sent=counts["sent"],
             retrying=counts["retrying"],
             failed=counts["failed"],
-            fallbacks=counts["fallbacks"],
             lost_leases=counts["lost"],
         )
 
@@ -357,50 +382,6 @@ class Delivery:
             counts["lost"] += 1
             return
         counts[counted] += 1
-        if outcome == "permanent":
-            counts["fallbacks"] += self._queue_fallback(session, n, result, now)
-
-    def _queue_fallback(
-        self, session: Session, n: Notification, result: Result, now: datetime
-    ) -> int:
-        """Queue the message to the agency's deputy when the lead's address was refused for
-        good and the deputy has not already taken it as a Cc. 1 if queued, else 0."""
-        if n.recipient_role != "agency" or n.agency_id is None or n.id is None:
-            return 0
-        refused = {a.lower() for a in result.refused}
-        to = n.to_addr.lower()
-        if to not in refused:  # the whole message was refused, not the lead's address
-            return 0
-        agency = session.get(Agency, n.agency_id)
-        deputy = agency.deputy_email if agency is not None else None
-        if not deputy or deputy.lower() == to or deputy.lower() in refused:
-            return 0
-        if deputy.lower() in {c.lower() for c in n.cc_addrs or ()}:
-            return 0  # the deputy was copied in and the server took it
-        key = fallback_key(n.dedupe_key)
-        domain = n.message_id.strip("<>").rpartition("@")[2]
-        domain = domain or self.from_addr.rpartition("@")[2].strip(">") or "sef-workflow.invalid"
-        values: dict[str, Any] = {
-            "dedupe_key": key,
-            "message_id": message_id_for(key, domain),
-            "activity_id": n.activity_id,
-            "task_id": n.task_id,
-            "agency_id": n.agency_id,
-            "template": n.template,
-            "recipient_role": "agency_deputy",
-            "to_addr": deputy,
-            "cc_addrs": [],
-            "subject": n.subject,
-            "text_body": n.text_body,
-            "html_body": n.html_body,
-            "ics": n.ics,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "fallback_of": n.id,
-        }
-        return insert_notification(session, values)
 
 
 _NOTIFICATION: sa.Table = Notification.__table__  # type: ignore[attr-defined]
@@ -423,85 +404,6 @@ def _record_update(columns: frozenset[str]) -> sa.Update:
     )
 
 
-# ---------------------------------------------------------------------- coordinators
-def failed(db: Database) -> list[Notification]:
-    """Every notification that could not be delivered, oldest first, for a coordinator."""
-    with db.read() as session:
-        return list(
-            session.exec(
-                select(Notification)
-                .where(Notification.status == "failed")
-                .order_by(col(Notification.created_at), col(Notification.id))
-            ).all()
-        )
-
-
-def retry(db: Database, notification_id: int, clock: Clock) -> None:
-    """Put a failed notification back in the outbox, due now, with a fresh attempt count."""
-    now = clock.now()
-    with db.write() as session:
-        row = session.get(Notification, notification_id)
-        if row is None:
-            raise NotFound(f"notification {notification_id} does not exist")
-        if row.status != "failed":
-            raise InvalidInput(
-                f"notification {notification_id} is {row.status}; only a failed "
-                "notification can be retried"
-            )
-        updated = session.execute(
-            sa.update(Notification)
-            .where(col(Notification.id) == notification_id, col(Notification.status) == "failed")
-            .values(
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                lease_until=None,
-                leased_by=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if not updated.rowcount:  # type: ignore[attr-defined]  # pragma: no cover - a race
-            raise InvalidInput(f"notification {notification_id} changed; try again")
-
-
-def list_outbox(
-    db: Database, status: str | None, activity_ref: str | None, limit: int
-) -> list[tuple[Notification, str | None]]:
-    """Notifications newest first, with their activity's reference."""
-    from ..models import Activity
-
-    with db.read() as session:
-        q = (
-            select(Notification, Activity.ref)
-            .join(Activity, col(Activity.id) == col(Notification.activity_id), isouter=True)
-            .order_by(col(Notification.id).desc())
-            .limit(limit)
-        )
-        if status:
-            q = q.where(Notification.status == status)
-        if activity_ref:
-            q = q.where(Activity.ref == activity_ref.upper())
-        return [(n, ref) for n, ref in session.exec(q).all()]
-
-
-def get_notification(
-    db: Database, notification_id: int
-) -> tuple[Notification, list[DeliveryAttempt]]:
-    """One notification and every attempt to deliver it."""
-    with db.read() as session:
-        row = session.get(Notification, notification_id)
-        if row is None:
-            raise NotFound(f"notification {notification_id} does not exist (see: sef outbox list)")
-        attempts = list(
-            session.exec(
-                select(DeliveryAttempt)
-                .where(DeliveryAttempt.notification_id == notification_id)
-                .order_by(col(DeliveryAttempt.id))
-            ).all()
-        )
-        return row, attempts
-
-
 def deliver_due(
     db: Database,
     loaded: LoadedSettings,
@@ -515,7 +417,7 @@ def deliver_due(
     from .catcher import MailCatcher
 
     catcher = None if loaded.settings.smtp.host else MailCatcher.from_settings(loaded, port=0)
-    totals = dict.fromkeys(("claimed", "sent", "retrying", "failed", "fallbacks", "lost_leases"), 0)
+    totals = dict.fromkeys(("claimed", "sent", "retrying", "failed", "lost_leases"), 0)
     try:
         if catcher is not None:
             catcher.start()
@@ -595,3 +497,19 @@ def send_test_message(
     if result.outcome == "sent":
         return True, f"accepted by {where}: {said} (Message-ID {message.message_id})"
     return False, f"{result.outcome} failure from {where}: {said}"
+
+
+__all__ = [
+    "Delivery",
+    "DeliveryReport",
+    "backoff",
+    "default_worker_id",
+    "deliver_due",
+    "failed",
+    "get_notification",
+    "list_outbox",
+    "message_id_for",
+    "outgoing",
+    "retry",
+    "send_test_message",
+]

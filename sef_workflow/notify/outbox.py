@@ -1,10 +1,14 @@
 """The outbox: notifications written by the service in the same transaction as the change.
 
 :class:`Notifier` works out who a declared notification is for (one email per recipient:
-the agency's lead addressed and deputy copied, never a list of other agencies), builds the
-allow-listed template context, renders the message and inserts it with a unique dedupe key,
-so the same change can never queue the same email twice. Nothing here commits: the caller's
-transaction does.
+an agency's lead and its deputy each get their own, nobody is copied in, no email names
+another agency), builds the allow-listed template context, renders the message and
+inserts it with a unique dedupe key, so the same change can never queue the same email
+twice. Nothing here commits: the caller's transaction does.
+
+An agency contact's email is stored with a link that signs nobody in (the page that emails
+a fresh sign-in link) and with ``sign_in_next``, where its working link is to land; that
+link is minted only when delivery hands the message to the mail server.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from ..access import discard_login_link, issue_login_link, login_url
+from ..access import link_next, neutral_link
 from ..calendar import WorkingCalendar, describe_remaining, format_date, remaining
 from ..definitions import Workflow
 from ..errors import DefinitionError
@@ -29,6 +33,7 @@ from .render import Templates
 
 #: templates the service itself sends, beside those the workflow files name
 SERVICE_TEMPLATES: tuple[str, ...] = (
+    "sign_in_link",
     "request_withdrawn",
     "deadline_extended",
     "deadline_paused",
@@ -88,12 +93,11 @@ def check_templates_exist(workflows: Iterable[Workflow], templates: Templates) -
 
 @dataclass(frozen=True)
 class Recipient:
-    """One email's addressee: To one person, Cc the deputy where the agency has one."""
+    """One email's addressee: one person (nobody is copied in)."""
 
     role: str
     to: str
     name: str
-    cc: tuple[str, ...] = ()
     agency: Agency | None = None
 
 
@@ -117,12 +121,13 @@ class Notifier:
         *,
         base_url: str,
         business_unit_email: str,
-        link_lifetime: timedelta = timedelta(days=7),
+        link_lifetime: timedelta = timedelta(hours=72),
         sign_in_links: bool = False,
     ) -> None:
         self.templates = templates
-        #: when True, an email to an agency's lead (or deputy fallback) carries a single-use
-        #: sign-in link valid for ``link_lifetime`` instead of the activity page's address
+        #: when True, an email to an agency contact carries a sign-in link (minted when the
+        #: message is handed to the mail server, valid for ``link_lifetime``, which the email
+        #: states) instead of the activity page's address
         self.sign_in_links = sign_in_links
         self.link_lifetime = link_lifetime
         self.calendar = calendar
@@ -141,7 +146,7 @@ class Notifier:
         """Who gets a notification declared ``to = <to>``, one entry per email."""
         if to == "agency":
             agency = about.agency
-            return [] if agency is None else [_lead(agency)]
+            return [] if agency is None else _contacts(agency)
         if to == "agency_manager":
             agency = about.agency
             if agency is None:
@@ -152,13 +157,12 @@ class Notifier:
                         "agency_manager",
                         agency.manager_email,
                         agency.manager_name or agency.name,
-                        (),
                         agency,
                     )
                 ]
-            return [_lead(agency)]
+            return _contacts(agency)
         if to == "activity_agencies":
-            return [_lead(a) for a in activity_agencies if a.active]
+            return [r for a in activity_agencies if a.active for r in _contacts(a)]
         if to == "coordinator":
             staff = session.exec(
                 select(Staff).where(Staff.email == about.activity.opened_by)
@@ -182,12 +186,15 @@ class Notifier:
         """The activity's page, for staff (who sign in with a password)."""
         return f"{self.base_url}/activities/{about.activity.ref}"
 
-    def sign_in_link(
-        self, session: Session, about: About, recipient: Recipient, now: datetime
-    ) -> tuple[str, str] | None:
-        """``(url, token)`` of a single-use, expiring sign-in link for an agency contact's
-        email, landing on their task (or the portal), inserted with the caller's session; or
-        ``None`` when the recipient is not an agency contact who signs in by link."""
+    @property
+    def link_hours(self) -> int:
+        """How many hours a sign-in link works, as the emails say it."""
+        return max(1, int(self.link_lifetime.total_seconds() // 3600))
+
+    def sign_in_next(self, about: About, recipient: Recipient) -> str | None:
+        """Where the sign-in link of an agency contact's email lands (their agency's task, or
+        the portal); ``None`` when the recipient is not an agency contact who signs in by
+        link."""
         agency = recipient.agency
         if (
             not self.sign_in_links
@@ -198,15 +205,13 @@ class Notifier:
             return None
         task = about.task
         own_task = task is not None and task.id is not None and task.agency_id == agency.id
-        next_url = f"/tasks/{task.id}" if own_task and task is not None else "/portal"
-        token = issue_login_link(session, recipient.to, agency.id, now, self.link_lifetime)
-        return login_url(self.base_url, token, next_url), token
+        return f"/tasks/{task.id}" if own_task and task is not None else "/portal"
 
     def context(
         self, about: About, recipient: Recipient, now: datetime, link: str | None = None
     ) -> dict[str, Any]:
         """The allow-listed names a template may see, and nothing else (``link`` defaults to
-        the activity's page)."""
+        the activity's page; a sign-in link's email also says how long the link works)."""
         task = about.task
         due = task_due(task) if task is not None else None
         deadline = ""
@@ -232,6 +237,7 @@ class Notifier:
             "working_days_left": left,
             "deadline_text": deadline_text,
             "link": link if link is not None else self.link(about),
+            "link_hours": self.link_hours if link is not None else None,
         }
 
     # ------------------------------------------------------------------ writing
@@ -250,11 +256,11 @@ class Notifier:
         added = 0
         for recipient in recipients:
             dedupe_key = f"{key}:{template}:{recipient.role}:{recipient.to}"
-            signed = self.sign_in_link(session, about, recipient, now)
-            link = signed[0] if signed is not None else None
+            next_url = self.sign_in_next(about, recipient)
+            link = neutral_link(self.base_url, next_url) if next_url is not None else None
             rendered = self.templates.render(template, self.context(about, recipient, now, link))
             ics = self._invite(about, recipient, now, cancel_invite)
-            values = {
+            values: dict[str, Any] = {
                 "dedupe_key": fit_key(dedupe_key),
                 "message_id": self.message_id(dedupe_key),
                 "activity_id": about.activity.id,
@@ -263,7 +269,7 @@ class Notifier:
                 "template": template,
                 "recipient_role": recipient.role,
                 "to_addr": recipient.to,
-                "cc_addrs": list(recipient.cc),
+                "cc_addrs": [],
                 "subject": rendered.subject[:300],
                 "text_body": rendered.text,
                 "html_body": rendered.html,
@@ -272,12 +278,70 @@ class Notifier:
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
+                "sign_in_next": next_url,
             }
-            inserted = insert_notification(session, values)
-            if not inserted and signed is not None:  # a duplicate: its link is not needed
-                discard_login_link(session, signed[1])
-            added += inserted
+            added += insert_notification(session, values)
         return added
+
+    def queue_sign_in_link(
+        self, session: Session, *, email: str, agency: Agency, next_url: str | None, now: datetime
+    ) -> bool:
+        """Queue the email "here is your sign-in link" to ``email``, a contact of ``agency``,
+        landing on ``next_url`` (the portal or a task page); its link is minted when the
+        message is handed to the mail server. One per address within a minute: False, with
+        nothing queued, when one was queued less than a minute ago."""
+        address = email.strip().lower()
+        if agency.id is None:
+            return False
+        recent = session.exec(
+            select(Notification.created_at).where(
+                col(Notification.dedupe_key).in_(
+                    [_sign_in_key(address, now - timedelta(minutes=1)), _sign_in_key(address, now)]
+                )
+            )
+        ).all()
+        if any(at > now - timedelta(minutes=1) for at in recent):
+            return False
+        if address == agency.lead_email.lower():
+            role, name = "agency", agency.lead_name
+        elif address == (agency.deputy_email or "").lower():
+            role, name = "agency_deputy", agency.deputy_name or ""
+        else:
+            role, name = "agency_contact", ""
+        lands_on = link_next(next_url)
+        rendered = self.templates.render(
+            SIGN_IN_TEMPLATE,
+            {
+                "reference": "Sign-in link",
+                "activity_type": "Secure application",
+                "agency_name": agency.name,
+                "recipient_name": name,
+                "link": neutral_link(self.base_url, lands_on),
+                "link_hours": self.link_hours,
+            },
+        )
+        key = _sign_in_key(address, now)
+        values: dict[str, Any] = {
+            "dedupe_key": fit_key(key),
+            "message_id": self.message_id(key),
+            "activity_id": None,
+            "task_id": None,
+            "agency_id": agency.id,
+            "template": SIGN_IN_TEMPLATE,
+            "recipient_role": role,
+            "to_addr": address,
+            "cc_addrs": [],
+            "subject": rendered.subject[:300],
+            "text_body": rendered.text,
+            "html_body": rendered.html,
+            "ics": None,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "sign_in_next": lands_on,
+        }
+        return insert_notification(session, values) == 1
 
     def message_id(self, dedupe_key: str) -> str:
         digest = hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:32]
@@ -298,7 +362,7 @@ class Notifier:
             or task.id is None
             or task.due_on is None
             or agency is None
-            or recipient.role != "agency"
+            or recipient.role not in AGENCY_LINK_ROLES
             or task.agency_id != agency.id
         ):
             return None
@@ -319,13 +383,26 @@ class Notifier:
         )
 
 
+#: the email that carries a sign-in link someone asked for
+SIGN_IN_TEMPLATE = "sign_in_link"
+
+
+def _sign_in_key(address: str, at: datetime) -> str:
+    """The dedupe key of a sign-in link email asked for by ``address`` in ``at``'s minute."""
+    return f"sign_in:{address}:{at.astimezone(UTC):%Y%m%dT%H%M}"
+
+
 #: recipient roles that are an agency's lead or deputy: their emails carry a sign-in link
 AGENCY_LINK_ROLES = frozenset({"agency", "agency_deputy"})
 
 
-def _lead(agency: Agency) -> Recipient:
-    cc = (agency.deputy_email,) if agency.deputy_email else ()
-    return Recipient("agency", agency.lead_email, agency.lead_name, cc, agency)
+def _contacts(agency: Agency) -> list[Recipient]:
+    """The agency's lead, then its deputy if it has one: one email each."""
+    lead = Recipient("agency", agency.lead_email, agency.lead_name, agency)
+    deputy = agency.deputy_email
+    if not deputy or deputy.lower() == agency.lead_email.lower():
+        return [lead]
+    return [lead, Recipient("agency_deputy", deputy, agency.deputy_name or agency.name, agency)]
 
 
 #: the dedupe_key column's length

@@ -17,7 +17,16 @@ from ..definitions import Registry, Workflow
 from ..directory import AgencyRecord
 from ..forms import FormRegistry
 from ..ladder import WorkingHours
-from ..models import Activity, Agency, Event, Finding, Notification, Staff, Task
+from ..models import (
+    Activity,
+    Agency,
+    DirectoryEvent,
+    Event,
+    Finding,
+    Notification,
+    Staff,
+    Task,
+)
 from ..notify.outbox import Notifier
 from .activities import Activities, AlreadyOpened
 from .assessments import Assessments
@@ -25,6 +34,7 @@ from .core import Core
 from .deadlines import Deadlines
 from .directory import Directory
 from .findings import Findings
+from .sign_in import SignIn
 from .sweep import Sweep
 from .tasks import Tasks
 from .values import Actor, Disagreement, ImportResult, Outcome, SweepReport, TaskFilter
@@ -60,6 +70,7 @@ class Service:
         self._assessments = Assessments(core)
         self._findings = Findings(core)
         self._directory = Directory(core)
+        self._sign_in = SignIn(core, self._directory)
         self._sweep = Sweep(core)
 
     @property
@@ -104,9 +115,37 @@ class Service:
         """Add a coordinator, manager or admin (or update the one with that email)."""
         return self._directory.add_staff(actor, name, email, role)
 
+    def deactivate_staff(self, actor: Actor, email: str) -> Staff:
+        """Take away a member of staff's role (admins): they are signed out everywhere."""
+        return self._directory.deactivate_staff(actor, email)
+
+    def directory_log(
+        self,
+        actor: Actor,
+        *,
+        agency: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        limit: int = 500,
+    ) -> list[tuple[DirectoryEvent, str]]:
+        """The directory log newest first, each record with its agency's code ("" for none):
+        of one agency (by code), within a period of local days. Staff only."""
+        return self._directory.log(actor, agency=agency, since=since, until=until, limit=limit)
+
+    def workflows_needing_manager(self) -> list[str]:
+        """The titles of the workflows that escalate to an agency's senior manager: while
+        any does, every agency imported needs one."""
+        return self._directory.workflows_needing_manager()
+
     def resolve_actor(self, email: str) -> Actor:
         """The staff member, or the agency whose lead or deputy has this email."""
         return self._directory.resolve_actor(email)
+
+    def request_sign_in_link(self, email: str, next_url: str | None, client: str) -> bool:
+        """Email the agency contact ``email`` a fresh sign-in link landing on ``next_url``
+        and record the request (``client`` is the asking address); False, with nothing
+        changed, when the address is not an active agency contact."""
+        return self._sign_in.request_link(email, next_url, client)
 
     def list_agencies(self) -> list[Agency]:
         return self._directory.list_agencies()

@@ -41,6 +41,7 @@ _NO_REPLIES: Mapping[str, int] = MappingProxyType({})
 
 _ROLE_LABELS = {
     "agency": "agency lead",
+    "agency_deputy": "agency deputy",
     "agency_manager": "agency manager",
     "coordinator": "coordinator",
     "manager": "manager",

@@ -30,10 +30,21 @@ from ..errors import (
     TransitionNotAllowed,
 )
 from .assessment_views import portal_globals
-from .auth import RateLimiter
+from .auth import LoginLimiter
 from .deps import CsrfRefused, LoginRequired
 from .rendering import STATIC, environment, error_page
-from .routes import activities, admin, api, assessments, manager, portal, reports, signin, tasks
+from .routes import (
+    activities,
+    admin,
+    api,
+    assessments,
+    directory,
+    manager,
+    portal,
+    reports,
+    signin,
+    tasks,
+)
 from .state import WebSettings, WebState
 
 #: sent with every response: no framing, no sniffing, no referrer (sign-in links carry tokens)
@@ -51,7 +62,18 @@ ERROR_TITLES = {
     422: "There is a problem with what was sent",
 }
 #: in the order their routes are matched
-ROUTERS = (signin, activities, tasks, portal, manager, admin, api, reports, assessments)
+ROUTERS = (
+    signin,
+    activities,
+    tasks,
+    portal,
+    manager,
+    admin,
+    directory,
+    api,
+    reports,
+    assessments,
+)
 
 
 def create_app(
@@ -59,25 +81,42 @@ def create_app(
     *,
     secret_key: str,
     session_lifetime: timedelta = timedelta(hours=8),
-    link_lifetime: timedelta = timedelta(hours=72),
+    link_lifetime: timedelta | None = None,
     upload_limit: int = 10 * 1024 * 1024,
     upload_dir: Path | None = None,
     cookie_secure: bool = False,
 ) -> FastAPI:
-    """The FastAPI application for ``app``: pages, the portal, the manager pages and /api/."""
+    """The FastAPI application for ``app``: pages, the portal, the manager pages and /api/.
+
+    The idle timeout and the login limits come from the ``[web]`` settings; the session
+    cookie is ``Secure`` when ``cookie_secure`` (or ``web.cookie_secure``) is set or
+    ``partnership.base_url`` is https; sign-in links last ``link_lifetime``, by default
+    ``web.link_hours``."""
+    configured = app.settings.settings
     settings = WebSettings(
         secret_key=secret_key,
         session_lifetime=session_lifetime,
-        link_lifetime=link_lifetime,
+        link_lifetime=link_lifetime or timedelta(hours=configured.web.link_hours),
         upload_limit=upload_limit,
         upload_dir=(upload_dir or app.settings.root / "var" / "uploads").resolve(),
-        cookie_secure=cookie_secure,
+        cookie_secure=cookie_secure
+        or configured.web.cookie_secure
+        or configured.partnership.base_url.startswith("https://"),
+        idle_timeout=timedelta(minutes=configured.web.idle_minutes),
+        login_attempts=configured.web.login_attempts,
+        client_login_attempts=configured.web.client_login_attempts,
+        login_window=timedelta(minutes=configured.web.login_window_minutes),
     )
     web = WebState(
         app=app,
         settings=settings,
-        env=environment(app.settings.settings.partnership.name),
-        limiter=RateLimiter(settings.login_attempts, settings.login_window),
+        env=environment(configured.partnership.name),
+        limiter=LoginLimiter(
+            app.db,
+            per_address=settings.login_attempts,
+            per_client=settings.client_login_attempts,
+            window=settings.login_window,
+        ),
     )
     portal_globals(web)
     api = FastAPI(
@@ -100,7 +139,8 @@ def create_app(
 
 async def close_forms(request: Request, call_next: Any) -> Response:
     """Uploaded files are spooled to temporary files: close them after every request. Every
-    response gets the security headers; pages are not cached."""
+    response gets the security headers, and none but the static files may be kept by a
+    browser or a proxy: pages, downloads, sign-in pages and the JSON API alike."""
     try:
         response: Response = await call_next(request)
     finally:
@@ -109,8 +149,8 @@ async def close_forms(request: Request, call_next: Any) -> Response:
             await form.close()
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if response.headers.get("content-type", "").startswith("text/html"):
-        response.headers.setdefault("Cache-Control", "no-store")
+    if not request.url.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 

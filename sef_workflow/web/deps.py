@@ -57,7 +57,13 @@ def signed_in(request: Request) -> SignedIn | None:
     if known is not _UNREAD:
         return cast(SignedIn | None, known)
     web = state_of(request)
-    signed = load_session(web.db, web.service, request.cookies.get(SESSION_COOKIE), web.now())
+    signed = load_session(
+        web.db,
+        web.service,
+        request.cookies.get(SESSION_COOKIE),
+        web.now(),
+        web.settings.idle_timeout,
+    )
     request.state.signed = signed
     return signed
 

@@ -26,7 +26,7 @@ def serve(
     with_worker: bool = True,
     secret_key: str | None = None,
     session_lifetime: timedelta = timedelta(hours=8),
-    link_lifetime: timedelta = timedelta(hours=72),
+    link_lifetime: timedelta | None = None,
     upload_limit: int = 10 * 1024 * 1024,
     upload_dir: Path | None = None,
     cookie_secure: bool = False,

@@ -117,7 +117,7 @@ async def agencies_import(
         )
     name = clean_name(file.filename)
     try:
-        records = parse_agencies_csv(text, source=name)
+        records = parse_agencies_csv(text, name, web.service.workflows_needing_manager())
         result = web.service.import_agencies(signed.actor, records)
     except InvalidInput as exc:
         errors = [("file", message) for message in csv_errors(str(exc))]
@@ -144,6 +144,7 @@ def agencies_page(
         columns=CSV_COLUMNS,
         required=REQUIRED_COLUMNS,
         upload_limit=size_text(web.settings.upload_limit),
+        needs_manager=web.service.workflows_needing_manager(),
     )
 
 
