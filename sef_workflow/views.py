@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from .calendar import Due, WorkingCalendar, describe_remaining, format_date
+from .calendar import LONDON, Due, WorkingCalendar, describe_remaining, format_date
 from .models import Event, Notification, Task
 
 
@@ -125,7 +125,18 @@ def _value_text(key: str, value: object) -> str:
         return "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if key in _MOMENT_FIELDS and isinstance(value, str):
+        try:
+            local = datetime.fromisoformat(value).astimezone(LONDON)
+        except ValueError:
+            return value
+        return f"{format_date(local.date())} {local:%H:%M}"
     return str(value).replace("_", " ") if key in ("sector", "role") else str(value)
+
+
+#: fields of a directory record that hold a moment (stored as ISO text), shown as people read
+#: them, in the partnership's time zone
+_MOMENT_FIELDS = frozenset({"expires", "expires_at", "used_at"})
 
 
 def change_lines(
