@@ -455,6 +455,31 @@ def test_cli_log_and_import_refusal(tmp_path: Path) -> None:
     lead = run("--as", "lead@police.northshire.example", "directory", "log", code=7).stderr
     assert lead.startswith("error: agency lead@police.northshire.example may not read")
 
+    # an admin takes the coordinator's role away: they can no longer act, and the log says so
+    run(
+        "staff",
+        "add",
+        "--name",
+        "Ada Admin",
+        "--email",
+        "admin@northshire-scp.example",
+        "--role",
+        "admin",
+    )
+    coordinator = ("--as", COORDINATOR.id)
+    run(*coordinator, "staff", "remove", "admin@northshire-scp.example", code=7)
+    removed = run("--as", "admin@northshire-scp.example", "staff", "remove", COORDINATOR.id)
+    assert removed.stdout == f"{COORDINATOR.id}: removed (no role; signed out everywhere)\n"
+    refused = run(*coordinator, "directory", "log", code=7).stderr
+    assert refused == f"error: {COORDINATOR.id} is no longer active\n"
+    latest = run("directory", "log", "--limit", "1").stdout.splitlines()[1]
+    assert "Staff member changed" in latest
+    assert COORDINATOR.id in latest
+    assert "admin@northshire-scp.example" in latest
+    admin = ("--as", "admin@northshire-scp.example")
+    run(*admin, "staff", "remove", "nobody@northshire-scp.example", code=4)
+    run("staff", "remove", "admin@northshire-scp.example", code=2)  # nobody said who acts
+
 
 # ----------------------------------------------------------------------------- evidence pack
 

@@ -121,6 +121,17 @@ def staff_password(c: Context, email: str, password: str) -> None:
     click.echo(f"{email}: password set{signed_out}")
 
 
+@staff.command("remove")
+@click.argument("email")
+@pass_ctx
+def staff_remove(c: Context, email: str) -> None:
+    """Take away a member of staff's role (admins): they can no longer sign in or act, every
+    session of theirs ends, and the directory log records who did it. Adding them again
+    with `sef staff add` gives a role back."""
+    row = c.service.deactivate_staff(c.actor(), email)
+    click.echo(f"{row.email}: removed (no role; signed out everywhere)")
+
+
 @staff.command("list")
 @pass_ctx
 def staff_list(c: Context) -> None:
