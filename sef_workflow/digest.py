@@ -228,25 +228,15 @@ def _queue(service: Service, notifier: Notifier, digest: _Digest, week: str, now
     """Insert one digest in its own transaction; ``False`` if it was already sent this week."""
     key = dedupe_key("manager" if digest.kind == "manager" else "agency", digest.to, week)
     rendered = notifier.templates.render(digest.template, digest.context)
-    values: dict[str, Any] = {
-        "dedupe_key": key[:200],
-        "message_id": notifier.message_id(key),
-        "activity_id": None,
-        "task_id": None,
-        "agency_id": digest.agency_id,
-        "template": digest.template,
-        "recipient_role": digest.kind,
-        "to_addr": digest.to,
-        "cc_addrs": [],
-        "subject": rendered.subject[:300],
-        "text_body": rendered.text,
-        "html_body": rendered.html,
-        "ics": None,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
+    values = notifier.standalone_row(
+        key,
+        digest.template,
+        rendered,
+        agency_id=digest.agency_id,
+        role=digest.kind,
+        to=digest.to,
+        now=now,
+    )
     with service.db.write() as session:
         return insert_notification(session, values) == 1
 

@@ -385,48 +385,9 @@ def assessment_disagreements(c: Context, ref: str, as_csv: bool) -> None:
     from the agency's self rating, with the difference and the reason."""
     rows = c.service.disagreements(ref)
     if as_csv:
-        import csv
-        import io
+        from ..reports.export import challenge_csv
 
-        from ..reports.export import csv_safe
-
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(
-            [
-                "assessment",
-                "agency_code",
-                "agency",
-                "question",
-                "standard",
-                "question_text",
-                "self_rating",
-                "moderated_rating",
-                "difference",
-                "reason",
-            ]
-        )
-        for d in rows:
-            writer.writerow(
-                [
-                    d.assessment_id,
-                    *(
-                        csv_safe(x)
-                        for x in (
-                            d.agency_code,
-                            d.agency,
-                            d.question,
-                            d.standard,
-                            d.text,
-                            d.self_rating,
-                            d.moderated_rating,
-                        )
-                    ),
-                    d.difference,
-                    csv_safe(d.reason),
-                ]
-            )
-        click.echo(out.getvalue(), nl=False)
+        click.echo(challenge_csv(rows, with_assessment=True), nl=False)
         return
     print_table(
         [

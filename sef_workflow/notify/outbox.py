@@ -29,7 +29,7 @@ from ..models import Activity, Agency, Notification, Staff, Task
 from ..sql import insert_new
 from ..views import task_due
 from .ics import deadline_invite
-from .render import Templates
+from .render import Rendered, Templates
 
 #: templates the service itself sends, beside those the workflow files name
 SERVICE_TEMPLATES: tuple[str, ...] = (
@@ -320,16 +320,40 @@ class Notifier:
                 "link_hours": self.link_hours,
             },
         )
-        key = _sign_in_key(address, now)
-        values: dict[str, Any] = {
+        values = self.standalone_row(
+            _sign_in_key(address, now),
+            SIGN_IN_TEMPLATE,
+            rendered,
+            agency_id=agency.id,
+            role=role,
+            to=address,
+            now=now,
+        )
+        values["sign_in_next"] = lands_on
+        return insert_notification(session, values) == 1
+
+    def standalone_row(
+        self,
+        key: str,
+        template: str,
+        rendered: Rendered,
+        *,
+        agency_id: int | None,
+        role: str,
+        to: str,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """The outbox row of an email about no activity (a digest, a sign-in link), due now:
+        one recipient, nobody copied in, a Message-ID derived from ``key``."""
+        return {
             "dedupe_key": fit_key(key),
             "message_id": self.message_id(key),
             "activity_id": None,
             "task_id": None,
-            "agency_id": agency.id,
-            "template": SIGN_IN_TEMPLATE,
+            "agency_id": agency_id,
+            "template": template,
             "recipient_role": role,
-            "to_addr": address,
+            "to_addr": to,
             "cc_addrs": [],
             "subject": rendered.subject[:300],
             "text_body": rendered.text,
@@ -339,9 +363,7 @@ class Notifier:
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,
-            "sign_in_next": lands_on,
         }
-        return insert_notification(session, values) == 1
 
     def message_id(self, dedupe_key: str) -> str:
         digest = hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:32]

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Protocol
 
 import jinja2
 from openpyxl import Workbook
@@ -73,6 +74,61 @@ def csv_safe(value: str | int | float | None) -> str | int | float:
     if isinstance(value, str) and value.startswith(FORMULA_START) and not _NUMBER.fullmatch(value):
         return "'" + value
     return value
+
+
+class ChallengeRow(Protocol):
+    """An answer on the challenge-event list (the service's ``Disagreement``)."""
+
+    @property
+    def assessment_id(self) -> int: ...
+    @property
+    def agency_code(self) -> str: ...
+    @property
+    def agency(self) -> str: ...
+    @property
+    def question(self) -> str: ...
+    @property
+    def standard(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def self_rating(self) -> str: ...
+    @property
+    def moderated_rating(self) -> str: ...
+    @property
+    def difference(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+
+
+CHALLENGE_COLUMNS = (
+    "agency_code",
+    "agency",
+    "question",
+    "standard",
+    "question_text",
+    "self_rating",
+    "moderated_rating",
+    "difference",
+    "reason",
+)
+
+
+def challenge_csv(rows: Iterable[ChallengeRow], *, with_assessment: bool = False) -> str:
+    """The challenge-event list as CSV (CRLF lines, cells guarded against formulas), with
+    each answer's assessment id first when ``with_assessment``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow((["assessment"] if with_assessment else []) + list(CHALLENGE_COLUMNS))
+    for d in rows:
+        texts = (d.agency_code, d.agency, d.question, d.standard, d.text)
+        ratings = (d.self_rating, d.moderated_rating)
+        writer.writerow(
+            ([d.assessment_id] if with_assessment else [])
+            + [csv_safe(x) for x in (*texts, *ratings)]
+            + [d.difference, csv_safe(d.reason)]
+        )
+    return out.getvalue()
 
 
 def _write_table(writer: _Writer, table: Table) -> None:

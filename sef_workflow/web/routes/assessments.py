@@ -16,8 +16,6 @@ scope (another agency's form is not found), and check the CSRF token on every PO
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from typing import Annotated
 
@@ -55,24 +53,12 @@ from ..assessment_views import (
 )
 from ..auth import SignedIn
 from ..deps import CsrfForm, StaffUser, TaskUser, VisibleTask, WebDep
-from ..forms import FormState, csv_safe, input_values, parse_int, text_field, typed_values
+from ..forms import FormState, input_values, parse_int, text_field, typed_values
 from ..rendering import error_page, render
 from ..scope import allowed, task_for, workflow_of
 from ..state import WebState
 
 router = APIRouter(include_in_schema=False)
-
-CHALLENGE_COLUMNS = [
-    "agency_code",
-    "agency",
-    "question",
-    "standard",
-    "question_text",
-    "self_rating",
-    "moderated_rating",
-    "difference",
-    "reason",
-]
 
 
 async def moderator(signed: StaffUser) -> SignedIn:
@@ -258,26 +244,11 @@ async def challenge(request: Request, web: WebDep, _staff: StaffUser, ref: str) 
 
 @router.get("/activities/{ref}/challenge.csv")
 async def challenge_csv(web: WebDep, _staff: StaffUser, ref: str) -> Response:
+    from ...reports.export import challenge_csv as as_csv
+
     activity = web.service.get_activity(ref)[0]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CHALLENGE_COLUMNS)
-    for d in web.service.disagreements(activity.ref):
-        writer.writerow(
-            [
-                csv_safe(d.agency_code),
-                csv_safe(d.agency),
-                csv_safe(d.question),
-                csv_safe(d.standard),
-                csv_safe(d.text),
-                csv_safe(d.self_rating),
-                csv_safe(d.moderated_rating),
-                d.difference,
-                csv_safe(d.reason),
-            ]
-        )
     return Response(
-        out.getvalue(),
+        as_csv(web.service.disagreements(activity.ref)),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{activity.ref}-challenge.csv"',
