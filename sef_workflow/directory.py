@@ -1,4 +1,8 @@
-"""The partnership directory: agencies with their contacts, and staff.
+"""The partnership directory: agencies with their people, and staff.
+
+An agency has a lead (required), a deputy and a senior manager, and may name a contact for
+each purpose in :data:`~sef_workflow.models.CONTACT_PURPOSES` (its LADO contact, ...): the
+columns ``<purpose>_name`` and ``<purpose>_email``.
 
 ``parse_agencies_csv`` checks a whole file before anything is written and reports every
 bad row by its row number; the service then imports all rows in one transaction, so a
@@ -11,13 +15,15 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
 from .errors import InvalidInput
-from .models import SECTORS
+from .models import COLLEAGUE, CONTACT_PURPOSES, SECTORS
 
-CSV_COLUMNS: tuple[str, ...] = (
+#: the agency's own columns
+AGENCY_COLUMNS: tuple[str, ...] = (
     "code",
     "name",
     "sector",
@@ -28,12 +34,29 @@ CSV_COLUMNS: tuple[str, ...] = (
     "manager_name",
     "manager_email",
 )
+#: a name and an email column for each purpose's contact
+PURPOSE_COLUMNS: tuple[str, ...] = tuple(
+    f"{purpose}_{part}" for purpose in CONTACT_PURPOSES for part in ("name", "email")
+)
+CSV_COLUMNS: tuple[str, ...] = (*AGENCY_COLUMNS, *PURPOSE_COLUMNS)
 REQUIRED_COLUMNS: tuple[str, ...] = ("code", "name", "sector", "lead_name", "lead_email")
 
 
 @dataclass(frozen=True)
+class NamedContact:
+    """An agency's contact for a purpose (its LADO contact, ...)."""
+
+    purpose: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
 class AgencyRecord:
-    """One agency as imported: its contacts are where requests and escalations go."""
+    """One agency as imported: its people are where requests and escalations go.
+
+    ``contacts`` are its named contacts; ``purposes`` the purposes the record speaks for (a
+    file without a purpose's columns leaves that purpose's contact as it is)."""
 
     code: str
     name: str
@@ -44,6 +67,17 @@ class AgencyRecord:
     deputy_email: str | None = None
     manager_name: str | None = None
     manager_email: str | None = None
+    contacts: tuple[NamedContact, ...] = ()
+    purposes: frozenset[str] = frozenset(CONTACT_PURPOSES)
+
+    def agency_fields(self) -> dict[str, Any]:
+        """The agency row's own values."""
+        return {c: getattr(self, c) for c in AGENCY_COLUMNS}
+
+    def addresses(self) -> list[str]:
+        """Every address of the agency's people in this record."""
+        people = (self.lead_email, self.deputy_email, self.manager_email)
+        return [a for a in people if a] + [c.email for c in self.contacts]
 
 
 def normalise_email(value: str) -> str:
@@ -94,6 +128,38 @@ def check_record(record: AgencyRecord) -> AgencyRecord:
         deputy_email=emails["deputy_email"],
         manager_name=(record.manager_name or "").strip() or None,
         manager_email=emails["manager_email"],
+        contacts=tuple(check_contact(c) for c in record.contacts),
+        purposes=record.purposes,
+    )
+
+
+def check_contact(contact: NamedContact) -> NamedContact:
+    """The contact with its email normalised; ValueError names the problem."""
+    purpose = contact.purpose.strip().lower()
+    if purpose not in CONTACT_PURPOSES and purpose != COLLEAGUE:
+        raise ValueError(
+            f"unknown contact purpose {contact.purpose!r} "
+            f"(allowed: {', '.join((*CONTACT_PURPOSES, COLLEAGUE))})"
+        )
+    name = contact.name.strip()
+    if not name:
+        raise ValueError(f"{purpose}_name is empty but {purpose}_email is given")
+    if not contact.email.strip():
+        raise ValueError(f"{purpose}_name is given without {purpose}_email")
+    try:
+        email = normalise_email(contact.email)
+    except ValueError as exc:
+        raise ValueError(f"{purpose}_email: {exc}") from None
+    return NamedContact(purpose=purpose, name=name, email=email)
+
+
+def _contacts_of(values: dict[str, str], purposes: frozenset[str]) -> tuple[NamedContact, ...]:
+    """The named contacts a CSV row gives, for the purposes whose columns the file has."""
+    return tuple(
+        NamedContact(p, values.get(f"{p}_name", ""), values.get(f"{p}_email", ""))
+        for p in CONTACT_PURPOSES
+        if p in purposes
+        and (values.get(f"{p}_name", "").strip() or values.get(f"{p}_email", "").strip())
     )
 
 
@@ -123,6 +189,9 @@ def parse_agencies_csv(
         raise InvalidInput(
             f"{source}: {'; '.join(parts)} (columns: {', '.join(CSV_COLUMNS)}); nothing imported"
         )
+    purposes = frozenset(
+        p for p in CONTACT_PURPOSES if f"{p}_name" in header or f"{p}_email" in header
+    )
     records: list[AgencyRecord] = []
     errors: list[str] = []
     seen_codes: dict[str, int] = {}
@@ -135,7 +204,13 @@ def parse_agencies_csv(
         if not any(v.strip() for v in values.values()):
             continue
         try:
-            record = check_record(AgencyRecord(**{c: values.get(c, "") for c in CSV_COLUMNS}))
+            record = check_record(
+                AgencyRecord(
+                    **{c: values.get(c, "") for c in AGENCY_COLUMNS},
+                    contacts=_contacts_of(values, purposes),
+                    purposes=purposes,
+                )
+            )
         except ValueError as exc:
             errors.append(f"row {row_number}: {exc}")
             continue

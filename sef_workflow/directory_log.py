@@ -24,6 +24,8 @@ KIND_TITLES = {
     "agency_added": "Agency added",
     "agency_changed": "Agency changed",
     "contact_changed": "Contact changed",
+    "contact_added": "Named contact added",
+    "contact_removed": "Named contact removed",
     "staff_added": "Staff member added",
     "staff_changed": "Staff member changed",
     "password_set": "Password set",

@@ -22,9 +22,21 @@ SECTORS: tuple[str, ...] = (
     "other",
 )
 
-#: Staff roles; agency contacts act with the role ``agency``.
+#: Staff roles; every person of an agency acts with the role ``agency``. A workflow may also
+#: give a step to ``agency_manager``: only the agency's senior manager may take it.
 STAFF_ROLES: tuple[str, ...] = ("admin", "coordinator", "manager")
-ROLES: tuple[str, ...] = (*STAFF_ROLES, "agency", "system")
+ROLES: tuple[str, ...] = (*STAFF_ROLES, "agency", "agency_manager", "system")
+
+#: What a named contact of an agency is for, with its label. An agency has at most one
+#: contact per purpose; ``colleague`` is anyone a lead gave a task to (as many as needed).
+CONTACT_PURPOSES: dict[str, str] = {
+    "lado": "LADO (allegations against staff)",
+    "child_deaths": "Child death reviews",
+    "private_fostering": "Private fostering",
+    "performance_data": "Performance data",
+    "training": "Training",
+}
+COLLEAGUE = "colleague"
 
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -78,6 +90,22 @@ class Agency(SQLModel, table=True):
     manager_name: str | None = Field(default=None, max_length=200)
     manager_email: str | None = Field(default=None, max_length=254)
     active: bool = True
+
+
+class AgencyContact(SQLModel, table=True):
+    """A named person of an agency besides its lead, deputy and senior manager: the contact for
+    a purpose (LADO, child death reviews, ...) or a colleague a task was given to."""
+
+    __tablename__ = "agency_contact"
+    __table_args__ = (sa.UniqueConstraint("agency_id", "purpose", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agency_id: int = Field(foreign_key="agency.id", index=True)
+    #: a key of CONTACT_PURPOSES, or ``colleague``
+    purpose: str = Field(max_length=32)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=254, index=True)
+    created_at: datetime = Field(sa_type=_TZ)
 
 
 class Staff(SQLModel, table=True):
@@ -190,6 +218,15 @@ class Task(SQLModel, table=True):
     escalations_sent: int = 0
     #: the finding or recommendation an action answers
     finding_id: int | None = Field(default=None, foreign_key="finding.id", index=True)
+    #: the agency contact purpose its emails go to (the agency's LADO contact, ...), else the
+    #: lead and deputy
+    purpose: str | None = Field(default=None, max_length=32)
+    #: the person of the agency it was given to (delegated or reassigned); its emails go to
+    #: them alone
+    assignee_email: str | None = Field(default=None, max_length=254)
+    assignee_name: str | None = Field(default=None, max_length=200)
+    #: the date the agency asked to move the deadline to, until someone decides
+    requested_due_on: date | None = None
     version: int = 1
 
 
@@ -463,7 +500,8 @@ class DirectoryEvent(SQLModel, table=True):
     at: datetime = Field(sa_type=_TZ)
     actor: str = Field(max_length=254)
     actor_role: str = Field(max_length=16)
-    #: agency_added, agency_changed, contact_changed, staff_added, staff_changed,
+    #: agency_added, agency_changed, contact_changed, contact_added, contact_removed,
+    #: staff_added, staff_changed,
     #: password_set, link_issued, link_used, link_requested
     kind: str = Field(max_length=40)
     #: the agency code or the email address the change is about

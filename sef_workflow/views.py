@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from .calendar import LONDON, Due, WorkingCalendar, describe_remaining, format_date
-from .models import Event, Notification, Task
+from .models import CONTACT_PURPOSES, Event, Notification, Task
 
 
 def task_due(task: Task) -> Due | None:
@@ -51,6 +51,8 @@ _KIND_WORDS = {
     "deadline_resumed": "resumed deadline of",
     "deadline_waived": "waived deadline of",
     "deadline_reprogrammed": "reprogrammed",
+    "task_given": "gave task",
+    "more_time_declined": "declined more time for",
     "spawned": "opened linked",
 }
 
@@ -111,6 +113,7 @@ _FIELD_WORDS = {
     "role": "Role",
     "sessions": "Signed-in sessions",
     "reason": "Reason",
+    "purpose": "Contact for",
 }
 
 
@@ -131,6 +134,8 @@ def _value_text(key: str, value: object) -> str:
         except ValueError:
             return value
         return f"{format_date(local.date())} {local:%H:%M}"
+    if key == "purpose" and isinstance(value, str):
+        return CONTACT_PURPOSES.get(value, "Colleague")
     return str(value).replace("_", " ") if key in ("sector", "role") else str(value)
 
 

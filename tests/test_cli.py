@@ -337,7 +337,7 @@ def test_error_exit_codes(ready: tuple[Cli, str]) -> None:
     )
     assert "no workflow named 'nope'" in cli.fails(4, "workflows", "show", "nope")
     line = cli.fails(4, "--as", "stranger@elsewhere.example", "activity", "fire", ref, "cancel")
-    assert "stranger@elsewhere.example is neither staff nor an agency contact" in line
+    assert "stranger@elsewhere.example is neither staff nor one of an agency's people" in line
 
     # 5: trigger not allowed in this state; names the state and what is allowed
     line = cli.fails(5, "--as", COORD, "activity", "fire", ref, "close")

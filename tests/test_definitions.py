@@ -610,7 +610,7 @@ REJECTIONS = {
     "activity effect on a task transition": (
         mutate('roles = ["agency"]', 'roles = ["agency"]\neffects = ["spawn_action_plan"]'),
         "tasks.job.transitions[0] (submit).effects",
-        "unknown effect 'spawn_action_plan' (allowed: reprogramme)",
+        "unknown effect 'spawn_action_plan' (allowed: reprogramme, ask_for_more_time)",
     ),
     "bad deadline unit": (
         mutate('unit = "working_days"', 'unit = "fortnights"'),

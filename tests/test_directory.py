@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 
-from sef_workflow.directory import CSV_COLUMNS, AgencyRecord, parse_agencies_csv
+from sef_workflow.directory import AGENCY_COLUMNS, AgencyRecord, parse_agencies_csv
 from sef_workflow.errors import InvalidInput, NotFound, PermissionDenied
 from sef_workflow.service import Actor, Service
 
 from .conftest import COORDINATOR, FICTIONAL_AGENCIES
 
-HEADER = ",".join(CSV_COLUMNS)
+HEADER = ",".join(AGENCY_COLUMNS)
 SHORT_HEADER = "code,name,sector,lead_name,lead_email"
 
 
@@ -74,6 +74,7 @@ def test_parse_happy_path_normalises_and_skips_blank_rows() -> None:
             deputy_email="deputy@police.northshire.example",
             manager_name=None,
             manager_email=None,
+            purposes=frozenset(),  # the file has no contact columns: contacts stay as they are
         ),
         AgencyRecord(
             code="ICB",
@@ -85,6 +86,7 @@ def test_parse_happy_path_normalises_and_skips_blank_rows() -> None:
             deputy_email=None,
             manager_name="Chief Health",
             manager_email="chief@icb.northshire.example",
+            purposes=frozenset(),
         ),
     ]
 

@@ -83,7 +83,7 @@ def test_import_records_each_agency_added_then_only_what_changed(service: Servic
     ]
     pol = added[0]
     assert pol.before is None
-    assert pol.after == {k: v for k, v in dataclasses.asdict(POL).items() if v is not None}
+    assert pol.after == {k: v for k, v in POL.agency_fields().items() if v is not None}
     assert pol.agency_id == next(a.id for a in service.list_agencies() if a.code == "POL")
     assert pol.at == service.clock.now()
 
@@ -130,7 +130,7 @@ def test_import_records_each_agency_added_then_only_what_changed(service: Servic
 def test_a_refused_import_writes_no_record(partnership: Service) -> None:
     before = kinds(partnership)
     clash = dataclasses.replace(ICB, lead_email=POL.lead_email)
-    with pytest.raises(InvalidInput, match="already a contact of POL"):
+    with pytest.raises(InvalidInput, match="already one of the people of POL"):
         partnership.import_agencies(COORDINATOR, [dataclasses.replace(CSC, name="New"), clash])
     assert kinds(partnership) == before
 
@@ -565,7 +565,7 @@ def test_the_log_page_reads_on_a_phone(browser_site: test_e2e.Site) -> None:
             page.wait_for_load_state()
             assert "agency=POL" in page.url
             titles = page.locator(".log-title").all_inner_texts()
-            assert titles == ["Agency added: POL"], titles
+            assert titles == ["Named contact added: POL", "Agency added: POL"], titles
             changes = page.locator(".log-changes li").all_inner_texts()
             assert f"Lead's email: {test_e2e.LEADS['POL']}" in changes
             # nothing wider than the phone: no sideways scrolling

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .model import STAY, StateDef, TransitionDef, Workflow
+from ..models import CONTACT_PURPOSES
+from .model import NO_PURPOSE, STAY, StateDef, TaskKind, TransitionDef, Workflow
 from .reader import Reader
 
 
@@ -64,6 +65,7 @@ def check_creates(r: Reader, wf: Workflow) -> None:
         i.name for t in wf.transitions for i in t.inputs
     }
     for kind in wf.tasks.values():
+        check_purpose(r, wf, kind)
         basis = kind.deadline.basis if kind.deadline else ""
         if basis.startswith("activity:") and basis.removeprefix("activity:") not in known_fields:
             raise r.fail(
@@ -107,3 +109,23 @@ def check_creates(r: Reader, wf: Workflow) -> None:
                 f"tasks.{kind.name}.add_roles",
                 "a task added by hand needs the roles that may add it",
             )
+
+
+def check_purpose(r: Reader, wf: Workflow, kind: TaskKind) -> None:
+    """``purpose = "activity:<input>"`` names a choice input of the activity whose every
+    choice is a contact purpose or ``lead``."""
+    purpose = kind.purpose or ""
+    if not purpose.startswith("activity:"):
+        return
+    name = purpose.removeprefix("activity:")
+    spec = next((i for i in wf.open_inputs if i.name == name), None)
+    key = f"tasks.{kind.name}.purpose"
+    if spec is None or spec.type != "choice":
+        raise r.fail(key, f"'{purpose}' names no choice input of [open.inputs]")
+    wrong = [c for c in spec.choices if c != NO_PURPOSE and c not in CONTACT_PURPOSES]
+    if wrong:
+        raise r.fail(
+            f"open.inputs.{name}.choices",
+            f"{', '.join(wrong)}: not a contact purpose (a task's purpose comes from this "
+            f"input; allowed: {NO_PURPOSE}, {', '.join(CONTACT_PURPOSES)})",
+        )

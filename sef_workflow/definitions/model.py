@@ -10,11 +10,12 @@ small cursor holding the row's state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeGuard, cast
 
 from transitions import Machine, MachineError
 
 from ..calendar import DeadlineRule
+from ..models import CONTACT_PURPOSES
 
 INPUT_TYPES = ("text", "date", "int", "bool", "choice", "email")
 UNITS = ("working_days", "calendar_days", "calendar_months", "hours")
@@ -36,8 +37,36 @@ RECIPIENTS = (
     "managers",  # every active manager
     "business_unit",  # the business unit's shared mailbox
 )
+#: ``agency:<purpose>``: the task's agency's contact for a purpose (its LADO contact, ...),
+#: else its lead and deputy
+PURPOSE_RECIPIENT = "agency:<purpose>"
+#: a task kind's ``purpose``: a purpose, or the value of an activity's choice input
+PURPOSE_FORMS = ("<purpose>", "activity:<input>")
+#: the value of a purpose input meaning "no purpose: the lead and deputy"
+NO_PURPOSE = "lead"
 ACTIVITY_EFFECTS = ("spawn_action_plan", "withdraw_open_tasks")
-TASK_EFFECTS = ("reprogramme",)
+#: ``ask_for_more_time`` keeps the transition's ``requested_date`` on the task until someone
+#: agrees or declines it
+TASK_EFFECTS = ("reprogramme", "ask_for_more_time")
+#: who decides on a request for more time unless the deadline says
+MORE_TIME_DECIDED_BY = ("coordinator", "manager")
+
+
+def is_recipient(to: object) -> TypeGuard[str]:
+    """Whether ``to`` names who a notification can go to."""
+    if not isinstance(to, str):
+        return False
+    if to in RECIPIENTS:
+        return True
+    prefix, _, purpose = to.partition(":")
+    return prefix == "agency" and purpose in CONTACT_PURPOSES
+
+
+def recipients_allowed() -> str:
+    """The allowed recipients, for an error message."""
+    return f"{', '.join(RECIPIENTS)}, agency:<purpose> ({', '.join(CONTACT_PURPOSES)})"
+
+
 #: ``dest = "="``: the transition keeps the current state (an internal transition).
 STAY = "="
 BASIS_FORMS = ("created", "activity:<field>", "task:<field>", "param:<name>")
@@ -97,6 +126,8 @@ class DeadlineDef:
     basis: str
     waivable: bool
     pausable: bool
+    #: who may agree or decline a request for more time
+    more_time_decided_by: tuple[str, ...] = MORE_TIME_DECIDED_BY
 
     def rule(self) -> DeadlineRule:
         return DeadlineRule(
@@ -202,6 +233,9 @@ class TaskKind(_Machined):
     form_submit: str | None = None
     #: what reports count it as: request, action, statutory or none
     report_as: str = "none"
+    #: whom of the agency its emails go to: a contact purpose, or ``activity:<input>`` (the
+    #: purpose an activity's choice input names); None: the lead and deputy
+    purpose: str | None = None
 
     def __post_init__(self) -> None:
         self._build_machine()

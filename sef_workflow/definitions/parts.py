@@ -8,7 +8,7 @@ from typing import Any
 
 from ..guards import GUARDS, parse_guard
 from ..models import ROLES
-from .model import INPUT_TYPES, RECIPIENTS, InputSpec, Notify, StateDef
+from .model import INPUT_TYPES, InputSpec, Notify, StateDef, is_recipient, recipients_allowed
 from .reader import Reader
 
 
@@ -119,9 +119,9 @@ def read_notify(r: Reader, raw: Any, key: str) -> tuple[Notify, ...]:
         r.only(n, nkey, ("template", "to"))
         template = r.ident(n.get("template"), f"{nkey}.template")
         to = n.get("to")
-        if to not in RECIPIENTS:
+        if not is_recipient(to):
             raise r.fail(
-                f"{nkey}.to", f"unknown recipient {to!r} (allowed: {', '.join(RECIPIENTS)})"
+                f"{nkey}.to", f"unknown recipient {to!r} (allowed: {recipients_allowed()})"
             )
         out.append(Notify(template=template, to=to))
     return tuple(out)

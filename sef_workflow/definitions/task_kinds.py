@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..models import CONTACT_PURPOSES
 from .graph import check_graph
 from .model import (
     ASSIGNEES,
     BASIS_FORMS,
     DEFAULT_REPORT_AS,
-    RECIPIENTS,
+    MORE_TIME_DECIDED_BY,
+    PURPOSE_FORMS,
     REPORT_AS,
     STAY,
     UNITS,
@@ -20,6 +22,8 @@ from .model import (
     InputSpec,
     Ladder,
     TaskKind,
+    is_recipient,
+    recipients_allowed,
 )
 from .parameters import resolve_param
 from .parts import read_inputs, read_notify, read_roles, read_states
@@ -54,6 +58,7 @@ def read_task_kind(
             "form",
             "form_submit",
             "report_as",
+            "purpose",
         ),
     )
     assignee = t.get("assignee")
@@ -104,6 +109,22 @@ def read_task_kind(
             )
     elif "form_submit" in t:
         raise r.fail(f"{key}.form_submit", "needs a form")
+    purpose = t.get("purpose")
+    if purpose is not None and not (
+        purpose in CONTACT_PURPOSES
+        or (
+            isinstance(purpose, str)
+            and purpose.startswith("activity:")
+            and NAME_RE.match(purpose.removeprefix("activity:"))
+        )
+    ):
+        raise r.fail(
+            f"{key}.purpose",
+            f"must be one of {', '.join(PURPOSE_FORMS)} (purposes: "
+            f"{', '.join(CONTACT_PURPOSES)}), got {purpose!r}",
+        )
+    if purpose is not None and assignee == "business_unit":
+        raise r.fail(f"{key}.purpose", "a task for the business unit has no agency contact")
     default_report = "none" if deadline is None else DEFAULT_REPORT_AS[assignee]
     report_as = t.get("report_as", default_report)
     if report_as not in REPORT_AS:
@@ -125,6 +146,7 @@ def read_task_kind(
         form=form,
         form_submit=form_submit,
         report_as=report_as,
+        purpose=purpose,
     )
 
 
@@ -138,7 +160,11 @@ def read_deadline(
     if raw is None:
         return None
     d = r.table(raw, key)
-    r.only(d, key, ("unit", "amount", "direction", "basis", "waivable", "pausable"))
+    r.only(
+        d,
+        key,
+        ("unit", "amount", "direction", "basis", "waivable", "pausable", "more_time_decided_by"),
+    )
     unit = d.get("unit")
     if unit not in UNITS:
         raise r.fail(f"{key}.unit", f"must be one of {', '.join(UNITS)}")
@@ -164,6 +190,11 @@ def read_deadline(
         basis=basis,
         waivable=r.bool_(d, key, "waivable", False),
         pausable=r.bool_(d, key, "pausable", True),
+        more_time_decided_by=read_roles(
+            r,
+            d.get("more_time_decided_by", list(MORE_TIME_DECIDED_BY)),
+            f"{key}.more_time_decided_by",
+        ),
     )
 
 
@@ -216,9 +247,9 @@ def read_ladder(r: Reader, raw: Any, key: str, deadline: DeadlineDef | None) -> 
             raise r.fail(f"{ekey}.after", "escalations must come later one after another")
         last = after
         to = e.get("to")
-        if to not in RECIPIENTS:
+        if not is_recipient(to):
             raise r.fail(
-                f"{ekey}.to", f"unknown recipient {to!r} (allowed: {', '.join(RECIPIENTS)})"
+                f"{ekey}.to", f"unknown recipient {to!r} (allowed: {recipients_allowed()})"
             )
         escalations.append(
             Escalation(after=after, to=to, template=r.ident(e.get("template"), f"{ekey}.template"))

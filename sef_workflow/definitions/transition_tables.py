@@ -106,6 +106,14 @@ def read_transitions(
             form_stage = r.ident(t.get("form_stage", "first"), f"{tkey}.form_stage")
         elif "form_stage" in t:
             raise r.fail(f"{tkey}.form_stage", "needs a form")
+        inputs = read_inputs(r, t.get("inputs", {}), f"{tkey}.inputs")
+        if "ask_for_more_time" in effects and not any(
+            i.name == "requested_date" and i.type == "date" and i.required for i in inputs
+        ):
+            raise r.fail(
+                f"{tkey}.effects",
+                "'ask_for_more_time' needs a required date input named requested_date",
+            )
         out.append(
             TransitionDef(
                 trigger=trigger,
@@ -114,7 +122,7 @@ def read_transitions(
                 title=title,
                 roles=read_roles(r, t.get("roles", ["coordinator"]), f"{tkey}.roles"),
                 guards=guards,
-                inputs=read_inputs(r, t.get("inputs", {}), f"{tkey}.inputs"),
+                inputs=inputs,
                 creates=creates,
                 notify=read_notify(r, t.get("notify", []), f"{tkey}.notify"),
                 effects=effects,

@@ -399,7 +399,11 @@ class _Story:
             "agency_request",
             "Quarterly system indicators Q2 (fictional data)",
             ["POL", "ICB", "CSC", "EDU"],
-            {"request_type": "quarterly_system_indicators", "period": "Q2"},
+            {
+                "request_type": "quarterly_system_indicators",
+                "period": "Q2",
+                "contact": "performance_data",
+            },
         ).activity.ref
         self.refs["request_quarterly"] = q
         svc.fire(c, q, "issue_request", {"due_date": self._date(49)})

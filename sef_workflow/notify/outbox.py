@@ -25,7 +25,7 @@ from ..access import link_next, neutral_link
 from ..calendar import WorkingCalendar, describe_remaining, format_date, remaining
 from ..definitions import Workflow
 from ..errors import DefinitionError
-from ..models import Activity, Agency, Notification, Staff, Task
+from ..models import Activity, Agency, AgencyContact, Notification, Staff, Task
 from ..sql import insert_new
 from ..views import task_due
 from .ics import deadline_invite
@@ -39,6 +39,8 @@ SERVICE_TEMPLATES: tuple[str, ...] = (
     "deadline_paused",
     "deadline_resumed",
     "deadline_waived",
+    "more_time_declined",
+    "task_given_to_you",
 )
 
 
@@ -143,10 +145,23 @@ class Notifier:
         about: About,
         activity_agencies: Sequence[Agency],
     ) -> list[Recipient]:
-        """Who gets a notification declared ``to = <to>``, one entry per email."""
-        if to == "agency":
+        """Who gets a notification declared ``to = <to>``, one entry per email.
+
+        ``agency``: the person the task was given to, else the agency's contact for the task's
+        purpose, else its lead and deputy; ``agency:<purpose>``: the contact for that purpose,
+        else the lead and deputy."""
+        if to == "agency" or to.startswith("agency:"):
             agency = about.agency
-            return [] if agency is None else _contacts(agency)
+            if agency is None:
+                return []
+            task = about.task
+            own = task if task is not None and task.agency_id == agency.id else None
+            if to == "agency" and own is not None and own.assignee_email:
+                name = own.assignee_name or agency.name
+                return [Recipient("agency_contact", own.assignee_email, name, agency)]
+            purpose = to.partition(":")[2] or (own.purpose if own is not None else None)
+            named = purpose_contacts(session, agency, purpose) if purpose else []
+            return named or _contacts(agency)
         if to == "agency_manager":
             agency = about.agency
             if agency is None:
@@ -302,12 +317,7 @@ class Notifier:
         ).all()
         if any(at > now - timedelta(minutes=1) for at in recent):
             return False
-        if address == agency.lead_email.lower():
-            role, name = "agency", agency.lead_name
-        elif address == (agency.deputy_email or "").lower():
-            role, name = "agency_deputy", agency.deputy_name or ""
-        else:
-            role, name = "agency_contact", ""
+        role, name = _person(session, agency, address)
         lands_on = link_next(next_url)
         rendered = self.templates.render(
             SIGN_IN_TEMPLATE,
@@ -384,7 +394,7 @@ class Notifier:
             or task.id is None
             or task.due_on is None
             or agency is None
-            or recipient.role not in AGENCY_LINK_ROLES
+            or recipient.role not in INVITE_ROLES
             or task.agency_id != agency.id
         ):
             return None
@@ -414,8 +424,36 @@ def _sign_in_key(address: str, at: datetime) -> str:
     return f"sign_in:{address}:{at.astimezone(UTC):%Y%m%dT%H%M}"
 
 
-#: recipient roles that are an agency's lead or deputy: their emails carry a sign-in link
-AGENCY_LINK_ROLES = frozenset({"agency", "agency_deputy"})
+#: recipient roles of an agency's people: their emails carry a sign-in link
+AGENCY_LINK_ROLES = frozenset({"agency", "agency_deputy", "agency_contact", "agency_manager"})
+#: the recipients who owe the task: they get its calendar entry (a senior manager does not)
+INVITE_ROLES = frozenset({"agency", "agency_deputy", "agency_contact"})
+
+
+def purpose_contacts(session: Session, agency: Agency, purpose: str) -> list[Recipient]:
+    """The agency's named contact for ``purpose``, if it has one."""
+    rows = session.exec(
+        select(AgencyContact)
+        .where(AgencyContact.agency_id == agency.id, AgencyContact.purpose == purpose)
+        .order_by(col(AgencyContact.email))
+    ).all()
+    return [Recipient("agency_contact", r.email, r.name, agency) for r in rows]
+
+
+def _person(session: Session, agency: Agency, address: str) -> tuple[str, str]:
+    """The recipient role and name of one of ``agency``'s people."""
+    if address == agency.lead_email.lower():
+        return "agency", agency.lead_name
+    if address == (agency.deputy_email or "").lower():
+        return "agency_deputy", agency.deputy_name or ""
+    if address == (agency.manager_email or "").lower():
+        return "agency_manager", agency.manager_name or ""
+    row = session.exec(
+        select(AgencyContact).where(
+            AgencyContact.agency_id == agency.id, AgencyContact.email == address
+        )
+    ).first()
+    return "agency_contact", row.name if row is not None else ""
 
 
 def _contacts(agency: Agency) -> list[Recipient]:

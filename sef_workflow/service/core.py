@@ -288,7 +288,7 @@ class UnitOfWork:
         if missing:
             by_id.update({a.id: a for a in agency_rows(session, missing)})
         for n in notify:
-            if n.to in ("agency", "agency_manager"):
+            if n.to == "agency_manager" or n.to.partition(":")[0] == "agency":
                 targets = [task] if task is not None else outcome.created_tasks
                 abouts = [
                     About(activity, wf.title, t, by_id.get(t.agency_id))
@@ -342,9 +342,13 @@ def check_role(actor: Actor, t: TransitionDef, what: str) -> None:
 
 
 def check_agency_scope(actor: Actor, task: Task, where: str) -> None:
-    """An agency contact acts only on its own agency's tasks."""
-    if actor.role == "agency" and (task.agency_id is None or task.agency_id != actor.agency_id):
+    """An agency's people act only on its own tasks; a named contact only on those meant for
+    them."""
+    if actor.role != "agency" or actor.sees(task):
+        return
+    if task.agency_id is None or task.agency_id != actor.agency_id:
         raise PermissionDenied(f"{where} belongs to another agency")
+    raise PermissionDenied(f"{where} is not one of the tasks given to {actor.id}")
 
 
 def clean_reason(reason: str | None, t: TransitionDef, trigger: str) -> str | None:

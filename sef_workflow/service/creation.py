@@ -15,7 +15,15 @@ from .. import assessments as forms_
 from ..calendar import WorkingCalendar, compute_due
 from ..definitions import TaskKind, Workflow
 from ..errors import InvalidInput
-from ..models import Activity, ActivityAgency, Agency, AssessmentAnswer, ReferenceCounter, Task
+from ..models import (
+    CONTACT_PURPOSES,
+    Activity,
+    ActivityAgency,
+    Agency,
+    AssessmentAnswer,
+    ReferenceCounter,
+    Task,
+)
 from ..sql import upsert
 from .core import UnitOfWork, iso_date, jsonable
 from .lookups import activity_agencies
@@ -110,6 +118,7 @@ def new_task(
         created_at=now,
         updated_at=now,
         category=kind.report_as,
+        purpose=task_purpose(kind, activity) if agency is not None else None,
     )
     if kind.deadline is not None:
         basis = _basis(core.calendar, kind, activity, values, now)
@@ -152,6 +161,16 @@ def new_task(
                 },
             )
     return task
+
+
+def task_purpose(kind: TaskKind, activity: Activity) -> str | None:
+    """The agency contact purpose a new task of ``kind`` is addressed to, if any: the kind's
+    own, or the one the activity's input named (``lead``, or none given: no purpose)."""
+    purpose = kind.purpose
+    if purpose is None or not purpose.startswith("activity:"):
+        return purpose
+    value = activity.data.get(purpose.removeprefix("activity:"))
+    return value if isinstance(value, str) and value in CONTACT_PURPOSES else None
 
 
 def _basis(

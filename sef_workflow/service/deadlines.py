@@ -74,6 +74,8 @@ class Deadlines:
             running = changes.get("deadline_status", change.status) == "running"
             if action in ("extend", "resume") and running:
                 changes["next_reminder_at"] = core.next_reminder(kind, task, now, change.due())
+            if action == "extend":  # whatever the agency asked for is settled
+                changes["requested_due_on"] = None
             uow.cas_task(task, changes)
             assert activity.id is not None
             event_id = uow.task_event(task, event_kind, change.inputs, reason)
@@ -82,6 +84,66 @@ class Deadlines:
             )
             to = "agency" if task.agency_id is not None else "coordinator"
             notice = (Notify(template=event_kind, to=to),)
+            uow.notify(wf, notice, activity, outcome, key=f"ev{event_id}", task=task)
+            return outcome
+
+    def decide_more_time(
+        self, actor: Actor, task_id: int, agree: bool, reason: str | None
+    ) -> Outcome:
+        """Agree to the date the agency asked for (the deadline moves there) or decline it
+        (with a reason, and the agency is told); who may is the deadline's
+        ``more_time_decided_by``. Moving a statutory deadline needs a manager."""
+        core = self.core
+        reason = (reason or "").strip() or None
+        with core.unit(actor) as uow:
+            session, now = uow.session, uow.now
+            task, activity = task_with_activity(session, task_id)
+            wf = core.workflow_for(session, activity)
+            kind = wf.tasks[task.kind]
+            where = f"task {task.id} ({task.kind}) of {activity.ref}"
+            asked = task.requested_due_on
+            if not task.is_open or asked is None or kind.deadline is None:
+                raise TransitionNotAllowed(f"{where}: no request for more time is waiting")
+            deciders = kind.deadline.more_time_decided_by
+            if not actor.may(deciders) or (actor.role == "agency" and not actor.sees(task)):
+                raise PermissionDenied(
+                    f"{actor.role} {actor.id} may not decide on more time for {where} "
+                    f"(allowed: {', '.join(deciders)})"
+                )
+            if actor.role == "agency" and actor.agency_id != task.agency_id:
+                raise PermissionDenied(f"{where} belongs to another agency")
+            rule = kind.deadline.rule()
+            outcome = Outcome(
+                activity=activity, task=task, from_state=task.state, to_state=task.state
+            )
+            if not agree:
+                if reason is None:
+                    raise InvalidInput("say why more time is not agreed (a reason)")
+                uow.cas_task(task, {"requested_due_on": None})
+                event_id = uow.task_event(
+                    task, "more_time_declined", {"asked": asked.isoformat()}, reason
+                )
+                notice = (Notify(template="more_time_declined", to="agency"),)
+                uow.notify(wf, notice, activity, outcome, key=f"ev{event_id}", task=task)
+                return outcome
+            if not rule.waivable and not actor.may(("manager",)):
+                raise PermissionDenied(
+                    f"{where}: moving a statutory deadline needs a manager to agree"
+                )
+            change = _Change(core.calendar, task, rule, where, now)
+            change.inputs["approver"] = actor.id
+            change.inputs["asked"] = asked.isoformat()
+            event_kind = change.extend(asked)
+            changes = change.changes
+            changes["deadline_sequence"] = task.deadline_sequence + 1
+            changes["requested_due_on"] = None
+            if changes.get("deadline_status", change.status) == "running":
+                changes["next_reminder_at"] = core.next_reminder(kind, task, now, change.due())
+            uow.cas_task(task, changes)
+            event_id = uow.task_event(
+                task, event_kind, change.inputs, reason or "more time agreed as asked"
+            )
+            notice = (Notify(template=event_kind, to="agency"),)
             uow.notify(wf, notice, activity, outcome, key=f"ev{event_id}", task=task)
             return outcome
 

@@ -1,5 +1,6 @@
-"""The directory: agencies imported by code (their lead and deputy contacts each acting
-for one agency only), staff added with their roles, and who an email address acts as.
+"""The directory: agencies imported by code with their people (lead, deputy, senior manager
+and named contacts by purpose, each person acting for one agency only), staff added with
+their roles, and who an email address acts as.
 
 Every change is written to the directory log in the transaction that makes it, with the
 values before and after; a person who stops being a contact, or whose staff role changes,
@@ -16,9 +17,17 @@ from sqlmodel import col, select
 
 from .. import directory_log
 from ..definitions import Notify, Workflow
-from ..directory import AgencyRecord, check_record, normalise_email
+from ..directory import AgencyRecord, NamedContact, check_contact, check_record, normalise_email
 from ..errors import InvalidInput, NotFound, PermissionDenied
-from ..models import STAFF_ROLES, Agency, DirectoryEvent, Staff
+from ..models import (
+    COLLEAGUE,
+    CONTACT_PURPOSES,
+    STAFF_ROLES,
+    Agency,
+    AgencyContact,
+    DirectoryEvent,
+    Staff,
+)
 from ..sessions import revoke_sessions
 from .core import Core, UnitOfWork
 from .values import Actor, ImportResult
@@ -35,6 +44,8 @@ CONTACT_FIELDS = (
 )
 CONTACT_ADDRESSES = ("lead_email", "deputy_email", "manager_email")
 STAFF_FIELDS = ("name", "role", "active")
+#: who may change agencies and their contacts
+DIRECTORY_ROLES = ("admin", "coordinator", "system")
 #: who may read the directory log
 LOG_ROLES = ("admin", "coordinator", "manager", "system")
 #: the most records one read returns
@@ -48,7 +59,7 @@ class Directory:
         self.core = core
 
     def import_agencies(self, actor: Actor, records: Sequence[AgencyRecord]) -> ImportResult:
-        if not actor.may(("admin", "coordinator", "system")):
+        if not actor.may(DIRECTORY_ROLES):
             raise PermissionDenied(f"{actor.role} {actor.id} may not change the directory")
         checked: list[AgencyRecord] = []
         for i, record in enumerate(records, start=1):
@@ -61,7 +72,8 @@ class Directory:
             session = uow.session
             existing = {a.code: a for a in session.exec(select(Agency))}
             by_name = {a.name.lower(): a for a in existing.values()}
-            _check_contacts(existing, checked)
+            named = list(session.exec(select(AgencyContact)))
+            _check_contacts(existing, named, checked)
             for record in checked:
                 other = by_name.get(record.name.lower())
                 if other is not None and other.code != record.code:
@@ -70,24 +82,82 @@ class Directory:
                         f"{other.code}; nothing imported"
                     )
                 row = existing.get(record.code)
+                fields = record.agency_fields()
                 if row is None:
-                    row = Agency(**record.__dict__)
+                    row = Agency(**fields)
                     session.add(row)
                     session.flush()
                     existing[record.code] = row
                     created += 1
-                    after = {k: v for k, v in record.__dict__.items() if v is not None}
+                    after = {k: v for k, v in fields.items() if v is not None}
                     _log(uow, "agency_added", record.code, row.id, None, after)
                 else:
                     before = _values(row, (*AGENCY_FIELDS, *CONTACT_FIELDS))
-                    for key, value in record.__dict__.items():
+                    for key, value in fields.items():
                         setattr(row, key, value)
                     row.active = True
                     updated += 1
                     _log_agency_change(uow, row, before)
+                _sync_contacts(uow, row, record)
                 by_name[record.name.lower()] = row
             session.flush()
         return ImportResult(created=created, updated=updated)
+
+    def set_contact(
+        self, actor: Actor, agency: str, purpose: str, name: str, email: str
+    ) -> AgencyContact:
+        """Make ``name <email>`` the agency's contact for ``purpose`` (replacing the one
+        before), or add a colleague (purpose ``colleague``)."""
+        if not actor.may(DIRECTORY_ROLES):
+            raise PermissionDenied(f"{actor.role} {actor.id} may not change the directory")
+        wanted = purpose.strip().lower()
+        try:
+            checked = check_contact(NamedContact(wanted, name, email))
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        with self.core.unit(actor) as uow:
+            row = agency_by_code(uow, agency)
+            return add_contact(uow, row, checked, replace=wanted != COLLEAGUE)
+
+    def remove_contact(
+        self, actor: Actor, agency: str, purpose: str, email: str | None = None
+    ) -> int:
+        """Remove the agency's contact for ``purpose`` (a colleague by ``email``); they are
+        signed out unless still one of the agency's people. Returns how many were removed."""
+        if not actor.may(DIRECTORY_ROLES):
+            raise PermissionDenied(f"{actor.role} {actor.id} may not change the directory")
+        wanted = purpose.strip().lower()
+        if wanted not in CONTACT_PURPOSES and wanted != COLLEAGUE:
+            raise InvalidInput(
+                f"unknown contact purpose {purpose!r} "
+                f"(allowed: {', '.join((*CONTACT_PURPOSES, COLLEAGUE))})"
+            )
+        if wanted == COLLEAGUE and not (email or "").strip():
+            raise InvalidInput("say which colleague to remove (their email)")
+        with self.core.unit(actor) as uow:
+            row = agency_by_code(uow, agency)
+            query = select(AgencyContact).where(
+                AgencyContact.agency_id == row.id, AgencyContact.purpose == wanted
+            )
+            if email:
+                query = query.where(AgencyContact.email == email.strip().lower())
+            gone = list(uow.session.exec(query))
+            if not gone:
+                label = CONTACT_PURPOSES.get(wanted, "colleague")
+                raise NotFound(f"{row.code} has no {label} contact{f' {email}' if email else ''}")
+            for contact in gone:
+                drop_contact(uow, row, contact)
+            return len(gone)
+
+    def contacts_of(self, agency_ids: Sequence[int] | None = None) -> list[AgencyContact]:
+        """Named contacts and colleagues (of the given agencies), by agency and purpose."""
+        with self.core.db.read() as session:
+            query = select(AgencyContact).order_by(
+                col(AgencyContact.agency_id), col(AgencyContact.purpose), col(AgencyContact.email)
+            )
+            if agency_ids is not None:
+                query = query.where(col(AgencyContact.agency_id).in_(list(agency_ids)))
+            return list(session.exec(query))
 
     def add_staff(self, actor: Actor, name: str, email: str, role: str) -> Staff:
         if not actor.may(("admin", "system")):
@@ -180,14 +250,13 @@ class Directory:
                 if not staff.active:
                     raise PermissionDenied(f"{address} is no longer active")
                 return Actor(id=staff.email, role=staff.role, name=staff.name)
-            agency = session.exec(
-                select(Agency).where(
-                    sa.or_(col(Agency.lead_email) == address, col(Agency.deputy_email) == address)
-                )
-            ).first()
-            if agency is not None and agency.active:
-                return Actor(id=address, role="agency", agency_id=agency.id, name=agency.name)
-        raise NotFound(f"{address} is neither staff nor an agency contact (see: sef staff list)")
+            actor = agency_person(session, address)
+            if actor is not None:
+                return actor
+        raise NotFound(
+            f"{address} is neither staff nor one of an agency's people "
+            "(see: sef staff list, sef agencies contacts)"
+        )
 
     def list_agencies(self) -> list[Agency]:
         with self.core.db.read() as session:
@@ -200,22 +269,181 @@ class Directory:
             )
 
 
-def _check_contacts(existing: dict[str, Agency], checked: Sequence[AgencyRecord]) -> None:
-    """Refuse an import that would make one address the contact of two agencies."""
-    contact_of: dict[str, str] = {}  # an agency contact acts for one agency only
+def agency_person(session: Any, address: str) -> Actor | None:
+    """The person of an active agency with ``address``: its lead, deputy or senior manager,
+    or a named contact (with the purposes they are the contact for)."""
+    agency = session.exec(
+        select(Agency).where(
+            sa.or_(
+                col(Agency.lead_email) == address,
+                col(Agency.deputy_email) == address,
+                col(Agency.manager_email) == address,
+            )
+        )
+    ).first()
+    if agency is not None:
+        if not agency.active:
+            return None
+        if address == agency.lead_email:
+            position, name = "lead", agency.lead_name
+        elif address == agency.deputy_email:
+            position, name = "deputy", agency.deputy_name or ""
+        else:
+            position, name = "manager", agency.manager_name or ""
+        return Actor(
+            id=address,
+            role="agency",
+            agency_id=agency.id,
+            name=name or agency.name,
+            position=position,
+        )
+    rows = list(session.exec(select(AgencyContact).where(AgencyContact.email == address)))
+    if not rows:
+        return None
+    agency = session.get(Agency, rows[0].agency_id)
+    if agency is None or not agency.active:
+        return None
+    return Actor(
+        id=address,
+        role="agency",
+        agency_id=agency.id,
+        name=rows[0].name,
+        position="contact",
+        purposes=frozenset(r.purpose for r in rows if r.agency_id == agency.id),
+    )
+
+
+def agency_by_code(uow: UnitOfWork, code: str) -> Agency:
+    wanted = code.strip().upper()
+    row = uow.session.exec(select(Agency).where(Agency.code == wanted)).first()
+    if row is None:
+        raise NotFound(f"no agency with code {wanted} (see: sef agencies list)")
+    return row
+
+
+def acting_for(session: Any, address: str) -> str | None:
+    """The code of the agency (active or not) ``address`` is one of the people of, if any."""
+    agency = session.exec(
+        select(Agency).where(
+            sa.or_(
+                col(Agency.lead_email) == address,
+                col(Agency.deputy_email) == address,
+                col(Agency.manager_email) == address,
+            )
+        )
+    ).first()
+    if agency is None:
+        contact = session.exec(select(AgencyContact).where(AgencyContact.email == address)).first()
+        agency = session.get(Agency, contact.agency_id) if contact is not None else None
+    return agency.code if agency is not None else None
+
+
+def add_contact(
+    uow: UnitOfWork, agency: Agency, contact: NamedContact, *, replace: bool
+) -> AgencyContact:
+    """Add ``contact`` to ``agency`` (replacing its contact for that purpose when
+    ``replace``), refused if the address acts for another agency or is staff; logged."""
+    session = uow.session
+    assert agency.id is not None
+    other = acting_for(session, contact.email)
+    if other is not None and other != agency.code:
+        raise InvalidInput(
+            f"{contact.email} is already one of the people of {other}; a person acts for one "
+            "agency only"
+        )
+    if session.exec(select(Staff).where(Staff.email == contact.email)).first() is not None:
+        raise InvalidInput(f"{contact.email} is a member of staff, not an agency's person")
+    same = session.exec(
+        select(AgencyContact).where(
+            AgencyContact.agency_id == agency.id,
+            AgencyContact.purpose == contact.purpose,
+            AgencyContact.email == contact.email,
+        )
+    ).first()
+    if replace:
+        for old in session.exec(
+            select(AgencyContact).where(
+                AgencyContact.agency_id == agency.id,
+                AgencyContact.purpose == contact.purpose,
+                AgencyContact.email != contact.email,
+            )
+        ):
+            drop_contact(uow, agency, old)
+    if same is not None:
+        if same.name != contact.name:
+            before = _contact_values(same)
+            same.name = contact.name
+            session.add(same)
+            _log(uow, "contact_changed", agency.code, agency.id, before, _contact_values(same))
+        return same
+    row = AgencyContact(
+        agency_id=agency.id,
+        purpose=contact.purpose,
+        name=contact.name,
+        email=contact.email,
+        created_at=uow.now,
+    )
+    session.add(row)
+    session.flush()
+    _log(uow, "contact_added", agency.code, agency.id, None, _contact_values(row))
+    return row
+
+
+def drop_contact(uow: UnitOfWork, agency: Agency, contact: AgencyContact) -> None:
+    """Remove a named contact, logged; signed out unless still one of the agency's people."""
+    session = uow.session
+    session.delete(contact)
+    session.flush()
+    _log(uow, "contact_removed", agency.code, agency.id, _contact_values(contact), None)
+    if agency_person(session, contact.email) is None:
+        _revoke(uow, contact.email, f"no longer a contact of {agency.code}")
+
+
+def _contact_values(row: AgencyContact) -> dict[str, Any]:
+    return {"purpose": row.purpose, "name": row.name, "email": row.email}
+
+
+def _sync_contacts(uow: UnitOfWork, agency: Agency, record: AgencyRecord) -> None:
+    """Make the agency's named contacts for the purposes the record speaks for those the
+    record gives; colleagues stay."""
+    session = uow.session
+    given = {c.purpose: c for c in record.contacts}
+    current = session.exec(
+        select(AgencyContact).where(
+            AgencyContact.agency_id == agency.id,
+            col(AgencyContact.purpose).in_(sorted(record.purposes)),
+        )
+    ).all()
+    for row in current:
+        wanted = given.get(row.purpose)
+        if wanted is None or wanted.email != row.email:
+            drop_contact(uow, agency, row)
+    for contact in record.contacts:
+        add_contact(uow, agency, contact, replace=True)
+
+
+def _check_contacts(
+    existing: dict[str, Agency], named: Sequence[AgencyContact], checked: Sequence[AgencyRecord]
+) -> None:
+    """Refuse an import that would make one address a person of two agencies."""
+    acts_for: dict[str, str] = {}  # a person acts for one agency only
     incoming = {r.code for r in checked}
+    code_of = {a.id: a.code for a in existing.values()}
     for a in existing.values():
         if a.code not in incoming:
-            for address in (a.lead_email, a.deputy_email):
+            for address in (a.lead_email, a.deputy_email, a.manager_email):
                 if address:
-                    contact_of[address] = a.code
+                    acts_for[address] = a.code
+    for contact in named:
+        code = code_of.get(contact.agency_id, "")
+        if code not in incoming or contact.purpose == COLLEAGUE:
+            acts_for.setdefault(contact.email, code)
     for record in checked:
-        for address in (record.lead_email, record.deputy_email):
-            if address and contact_of.setdefault(address, record.code) != record.code:
+        for address in dict.fromkeys(record.addresses()):
+            if acts_for.setdefault(address, record.code) != record.code:
                 raise InvalidInput(
-                    f"agency {record.code}: {address} is already a contact of "
-                    f"{contact_of[address]}; an agency contact acts for one agency only; "
-                    "nothing imported"
+                    f"agency {record.code}: {address} is already one of the people of "
+                    f"{acts_for[address]}; a person acts for one agency only; nothing imported"
                 )
 
 

@@ -20,6 +20,7 @@ from ..ladder import WorkingHours
 from ..models import (
     Activity,
     Agency,
+    AgencyContact,
     DirectoryEvent,
     Event,
     Finding,
@@ -30,6 +31,7 @@ from ..models import (
 from ..notify.outbox import Notifier
 from .activities import Activities, AlreadyOpened
 from .assessments import Assessments
+from .assignment import Assignment
 from .core import Core
 from .deadlines import Deadlines
 from .directory import Directory
@@ -72,6 +74,7 @@ class Service:
         self._directory = Directory(core)
         self._sign_in = SignIn(core, self._directory)
         self._sweep = Sweep(core)
+        self._assignment = Assignment(core)
 
     @property
     def db(self) -> Database:
@@ -131,6 +134,47 @@ class Service:
         """The directory log newest first, each record with its agency's code ("" for none):
         of one agency (by code), within a period of local days. Staff only."""
         return self._directory.log(actor, agency=agency, since=since, until=until, limit=limit)
+
+    def set_contact(
+        self, actor: Actor, agency: str, purpose: str, name: str, email: str
+    ) -> AgencyContact:
+        """Make ``name <email>`` the agency's contact for ``purpose`` (its LADO contact, ...),
+        replacing the one before, or add a colleague (purpose ``colleague``)."""
+        return self._directory.set_contact(actor, agency, purpose, name, email)
+
+    def remove_contact(
+        self, actor: Actor, agency: str, purpose: str, email: str | None = None
+    ) -> int:
+        """Remove the agency's contact for ``purpose`` (a colleague by email)."""
+        return self._directory.remove_contact(actor, agency, purpose, email)
+
+    def contacts_of(self, agency_ids: Sequence[int] | None = None) -> list[AgencyContact]:
+        """Named contacts and colleagues (of the given agencies)."""
+        return self._directory.contacts_of(agency_ids)
+
+    def people_of(self, agency_id: int) -> list[tuple[str, str, str]]:
+        """``(email, name, what they are)`` for each person of the agency a task can go to."""
+        return self._assignment.people_of(agency_id)
+
+    def give_task(
+        self,
+        actor: Actor,
+        task_id: int,
+        email: str,
+        name: str | None = None,
+        note: str | None = None,
+    ) -> Outcome:
+        """Give a task to one of its agency's people, or to a colleague added as one (the
+        agency's lead, deputy or senior manager, or staff); recorded on the timeline and
+        emailed to them."""
+        return self._assignment.give(actor, task_id, email, name, note)
+
+    def decide_more_time(
+        self, actor: Actor, task_id: int, agree: bool, reason: str | None = None
+    ) -> Outcome:
+        """Agree to the date an agency asked for (the deadline moves there) or decline it with
+        a reason; who may is the workflow's choice (``more_time_decided_by``)."""
+        return self._deadlines.decide_more_time(actor, task_id, agree, reason)
 
     def workflows_needing_manager(self) -> list[str]:
         """The titles of the workflows that escalate to an agency's senior manager: while

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..calendar import Due
+from ..calendar import Due, format_date
 from ..definitions import Notify, TaskKind, TransitionDef, Workflow
-from ..errors import GuardFailed, InvalidInput
+from ..errors import GuardFailed, InvalidInput, TransitionNotAllowed
 from ..guards import GuardContext, evaluate
 from ..inputs import coerce_inputs
 from ..models import Activity, Agency, Task
@@ -209,6 +209,20 @@ def task_effect(
             },
             reason,
         )
+    elif effect == "ask_for_more_time":
+        calendar = uow.core.calendar
+        wanted = calendar.local_date(
+            as_moment(calendar, task.data.get("requested_date"), "requested_date")
+        )
+        where = f"task {task.id}"
+        if task.deadline_status not in ("running", "paused") or task.due_on is None:
+            raise TransitionNotAllowed(f"{where} has no running deadline to move")
+        if wanted <= task.due_on:
+            raise InvalidInput(
+                f"{where}: the date you can manage ({format_date(wanted)}) must be after the "
+                f"deadline ({format_date(task.due_on)})"
+            )
+        uow.cas_task(task, {"requested_due_on": wanted})
     else:  # pragma: no cover - validated at load
         raise ValueError(effect)
 

@@ -9,15 +9,29 @@ from datetime import date
 
 from ..models import STAFF_ROLES, Activity, Task
 
+#: where a person stands in their agency: the lead, deputy and senior manager see all of the
+#: agency's work and may give a task to someone else; a contact sees the tasks meant for them
+POSITIONS: dict[str, str] = {
+    "lead": "lead",
+    "deputy": "deputy",
+    "manager": "senior manager",
+    "contact": "contact",
+}
+
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is acting: a member of staff, an agency contact, or the system itself."""
+    """Who is acting: a member of staff, a person of an agency, or the system itself.
+
+    Everyone of an agency acts with the role ``agency``; ``position`` says which of them they
+    are, and ``purposes`` what a named contact is the contact for."""
 
     id: str
     role: str
     agency_id: int | None = None
     name: str = ""
+    position: str = ""
+    purposes: frozenset[str] = frozenset()
 
     @classmethod
     def system(cls) -> Actor:
@@ -25,7 +39,34 @@ class Actor:
 
     def may(self, roles: Iterable[str]) -> bool:
         roles = tuple(roles)
-        return self.role in roles or (self.role == "admin" and bool(set(roles) & set(STAFF_ROLES)))
+        if self.role in roles:
+            return True
+        if self.role == "admin":
+            return bool(set(roles) & set(STAFF_ROLES))
+        return self.is_agency_manager and "agency_manager" in roles
+
+    @property
+    def is_agency_manager(self) -> bool:
+        return self.role == "agency" and self.position == "manager"
+
+    @property
+    def runs_agency(self) -> bool:
+        """The agency's lead, deputy or senior manager: sees all its work, gives tasks out."""
+        return self.role == "agency" and self.position != "contact"
+
+    def sees(self, task: Task) -> bool:
+        """Whether this person may see and act on ``task``: staff every task; an agency's
+        lead, deputy and senior manager all of their agency's; a contact the tasks given to
+        them or addressed to their purpose and given to nobody."""
+        if self.role in STAFF_ROLES or self.role == "system":
+            return True
+        if self.role != "agency" or task.agency_id is None or task.agency_id != self.agency_id:
+            return False
+        if self.position != "contact":
+            return True
+        if task.assignee_email is not None:
+            return task.assignee_email == self.id
+        return task.purpose is not None and task.purpose in self.purposes
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ from ..access import issue_login_link, token_hash
 from ..db import Database
 from ..directory import normalise_email
 from ..errors import InvalidInput, NotFound, PermissionDenied
-from ..models import STAFF_ROLES, Agency, LoginAttempt, Staff, StaffCredential, WebSession
+from ..models import STAFF_ROLES, LoginAttempt, Staff, StaffCredential, WebSession
 from ..service import Actor, Service
+from ..service.directory import agency_person
 from ..sessions import revoke_sessions
 
 _hasher = PasswordHasher()
@@ -128,14 +129,10 @@ def _agency_of(db: Database, address: str, service: Service | None) -> int:
             raise InvalidInput(f"{address} is not an agency contact; staff sign in with a password")
         return actor.agency_id
     with db.read() as session:  # the same rule as Service.resolve_actor, without a service
-        agency = session.exec(
-            select(Agency).where(
-                sa.or_(col(Agency.lead_email) == address, col(Agency.deputy_email) == address)
-            )
-        ).first()
-    if agency is None or not agency.active or agency.id is None:
-        raise NotFound(f"{address} is not an active agency contact")
-    return agency.id
+        person = agency_person(session, address)
+    if person is None or person.agency_id is None:
+        raise NotFound(f"{address} is not one of an active agency's people")
+    return person.agency_id
 
 
 @dataclass(frozen=True)

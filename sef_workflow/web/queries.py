@@ -11,6 +11,7 @@ from sqlmodel import col, func, select
 
 from ..db import Database
 from ..models import Activity, Agency, Notification, Task, Upload
+from ..service import Actor
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,13 @@ def tasks(
     due_by: date | None = None,
     due_after: datetime | None = None,
     running_only: bool = False,
+    person: Actor | None = None,
     limit: int = 500,
 ) -> list[TaskRow]:
     """Tasks with their activity and agency, soonest due first.
 
-    ``agency_id`` scopes the list to one agency: the portal always passes it.
+    ``agency_id`` scopes the list to one agency: the portal always passes it, with the
+    ``person`` signed in (a named contact sees only the tasks meant for them).
     """
     q = (
         select(Task, Activity, Agency)
@@ -44,6 +47,16 @@ def tasks(
     )
     if agency_id is not None:
         q = q.where(col(Task.agency_id) == agency_id)
+    if person is not None and person.role == "agency" and person.position == "contact":
+        q = q.where(
+            sa.or_(
+                col(Task.assignee_email) == person.id,
+                sa.and_(
+                    col(Task.assignee_email).is_(None),
+                    col(Task.purpose).in_(sorted(person.purposes)),
+                ),
+            )
+        )
     if agency_code:
         q = q.where(col(Agency.code) == agency_code.upper())
     if workflow:

@@ -14,12 +14,11 @@ from .state import WebState
 
 
 def task_for(web: WebState, signed: SignedIn, task_id: int) -> tuple[Task, Activity]:
-    """The task if this user may see it: staff see all, an agency only its own (else 404)."""
+    """The task if this user may see it: staff see all, an agency's lead, deputy and senior
+    manager its own, a named contact those meant for them (else 404)."""
     task, activity = web.service.get_task(task_id)
     actor = signed.actor
-    if actor.role in STAFF_ROLES:
-        return task, activity
-    if actor.role == "agency" and task.agency_id is not None and task.agency_id == actor.agency_id:
+    if actor.role in STAFF_ROLES or (actor.role == "agency" and actor.sees(task)):
         return task, activity
     raise NotFound(f"task {task_id} not found")
 

@@ -88,6 +88,7 @@ def api_tasks(
         workflow=workflow or None,
         open_only=not include_closed,
         overdue_at=web.now() if overdue else None,
+        person=signed.actor,
     )
     return [task_json(web, r.task, r.activity, r.agency) for r in rows]
 
