@@ -26,11 +26,13 @@ def revoke_sessions(
     actor: str,
     actor_role: str,
     reason: str,
+    agency_id: int | None = None,
 ) -> int:
     """Delete every session of ``email`` with the caller's ``session``; returns how many.
 
     When any ended, a ``sessions_revoked`` record names how many and ``reason`` (a sentence
-    for people, such as "password set")."""
+    for people, such as "password set"), under ``agency_id`` when they were one of its
+    people."""
     address = email.strip().lower()
     result = session.execute(sa.delete(_WEB_SESSION).where(_WEB_SESSION.c.email == address))
     ended = int(result.rowcount)  # type: ignore[attr-defined]
@@ -42,6 +44,7 @@ def revoke_sessions(
             actor_role=actor_role,
             kind="sessions_revoked",
             subject=address,
+            agency_id=agency_id,
             before={"sessions": ended},
             after={"sessions": 0, "reason": reason},
         )

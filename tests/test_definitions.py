@@ -719,7 +719,191 @@ REJECTIONS = {
         "tasks.job.states.lost",
         "unreachable state",
     ),
+    # ------------------------------------------------------------------ an agency's people
+    "task purpose that is not a contact purpose": (
+        mutate('assignee = "each_agency"', 'assignee = "each_agency"\npurpose = "astrology"'),
+        "tasks.job.purpose",
+        "must be one of <purpose>, activity:<input> (purposes: lado, child_deaths, "
+        "private_fostering, performance_data, training), got 'astrology'",
+    ),
+    "task purpose colleague": (
+        mutate('assignee = "each_agency"', 'assignee = "each_agency"\npurpose = "colleague"'),
+        "tasks.job.purpose",
+        "must be one of <purpose>, activity:<input> (purposes: lado, child_deaths, "
+        "private_fostering, performance_data, training), got 'colleague'",
+    ),
+    "task purpose that is not text": (
+        mutate('assignee = "each_agency"', 'assignee = "each_agency"\npurpose = 3'),
+        "tasks.job.purpose",
+        "must be one of <purpose>, activity:<input> (purposes: lado, child_deaths, "
+        "private_fostering, performance_data, training), got 3",
+    ),
+    "task purpose from an input that does not exist": (
+        mutate('assignee = "each_agency"', 'assignee = "each_agency"\npurpose = "activity:who"'),
+        "tasks.job.purpose",
+        "'activity:who' names no choice input of [open.inputs]",
+    ),
+    "task purpose from an input that is not a choice": (
+        mutate(
+            'assignee = "each_agency"', 'assignee = "each_agency"\npurpose = "activity:start_date"'
+        ),
+        "tasks.job.purpose",
+        "'activity:start_date' names no choice input of [open.inputs]",
+    ),
+    "task purpose from a choice that is not a purpose": (
+        mutate(
+            'assignee = "each_agency"', 'assignee = "each_agency"\npurpose = "activity:contact"'
+        ).replace(
+            'inputs = { start_date = { type = "date", required = false } }',
+            'inputs = { start_date = { type = "date", required = false }, contact = { type = '
+            '"choice", choices = ["lead", "lado", "astrology"], required = false } }',
+        ),
+        "open.inputs.contact.choices",
+        "astrology: not a contact purpose (a task's purpose comes from this input; allowed: "
+        "lead, lado, child_deaths, private_fostering, performance_data, training)",
+    ),
+    "task purpose on a business unit task": (
+        mutate('assignee = "each_agency"', 'assignee = "business_unit"\npurpose = "lado"'),
+        "tasks.job.purpose",
+        "a task for the business unit has no agency contact",
+    ),
+    "recipient for a purpose that does not exist": (
+        mutate('to = "agency"', 'to = "agency:astrology"'),
+        "transitions[0] (begin).notify[0].to",
+        "unknown recipient 'agency:astrology' (allowed: agency, agency_manager, "
+        "activity_agencies, coordinator, managers, business_unit, agency:<purpose> (lado, "
+        "child_deaths, private_fostering, performance_data, training))",
+    ),
+    "recipient for colleagues": (
+        mutate('to = "agency"', 'to = "agency:colleague"'),
+        "transitions[0] (begin).notify[0].to",
+        "unknown recipient 'agency:colleague'",
+    ),
+    "recipient for no purpose": (
+        mutate('to = "agency"', 'to = "agency:"'),
+        "transitions[0] (begin).notify[0].to",
+        "unknown recipient 'agency:'",
+    ),
+    "escalation to a purpose that does not exist": (
+        VALID
+        + 'escalations = [{ after = 5, to = "agency:astrology", template = "overdue_chaser" }]\n',
+        "tasks.job.reminders.escalations[0].to",
+        "unknown recipient 'agency:astrology'",
+    ),
+    "more time decided by an unknown role": (
+        mutate(
+            'basis = "param:basis"', 'basis = "param:basis"\nmore_time_decided_by = ["janitor"]'
+        ),
+        "tasks.job.deadline.more_time_decided_by[0]",
+        "unknown role 'janitor'",
+    ),
+    "more time decided by nobody": (
+        mutate('basis = "param:basis"', 'basis = "param:basis"\nmore_time_decided_by = []'),
+        "tasks.job.deadline.more_time_decided_by",
+        "must name at least one role",
+    ),
+    "more time decided by the agency asking": (
+        mutate(
+            'basis = "param:basis"',
+            'basis = "param:basis"\nmore_time_decided_by = ["coordinator", "agency"]',
+        ),
+        "tasks.job.deadline.more_time_decided_by[1]",
+        "'agency' cannot decide on a request for more time",
+    ),
+    "more time decided by the system": (
+        mutate('basis = "param:basis"', 'basis = "param:basis"\nmore_time_decided_by = ["system"]'),
+        "tasks.job.deadline.more_time_decided_by[0]",
+        "'system' cannot decide on a request for more time",
+    ),
+    "ask_for_more_time without a requested date": (
+        mutate('roles = ["agency"]', 'roles = ["agency"]\neffects = ["ask_for_more_time"]'),
+        "tasks.job.transitions[0] (submit).effects",
+        "'ask_for_more_time' needs a required date input named requested_date",
+    ),
+    "ask_for_more_time with a requested date that may be left out": (
+        mutate(
+            'roles = ["agency"]',
+            'roles = ["agency"]\neffects = ["ask_for_more_time"]\n'
+            'inputs = { requested_date = { type = "date", required = false } }',
+        ),
+        "tasks.job.transitions[0] (submit).effects",
+        "'ask_for_more_time' needs a required date input named requested_date",
+    ),
+    "ask_for_more_time with a requested date that is not a date": (
+        mutate(
+            'roles = ["agency"]',
+            'roles = ["agency"]\neffects = ["ask_for_more_time"]\n'
+            'inputs = { requested_date = { type = "text" } }',
+        ),
+        "tasks.job.transitions[0] (submit).effects",
+        "'ask_for_more_time' needs a required date input named requested_date",
+    ),
+    "ask_for_more_time on an activity transition": (
+        mutate(
+            'guards = ["tasks_done:job"]',
+            'guards = ["tasks_done:job"]\neffects = ["ask_for_more_time"]',
+        ),
+        "transitions[1] (finish).effects",
+        "unknown effect 'ask_for_more_time'",
+    ),
 }
+
+
+PEOPLE = (
+    mutate('assignee = "each_agency"', 'assignee = "each_agency"\npurpose = "activity:contact"')
+    .replace(
+        'inputs = { start_date = { type = "date", required = false } }',
+        'inputs = { start_date = { type = "date", required = false }, contact = { type = '
+        '"choice", choices = ["lead", "lado", "training"], required = false } }',
+    )
+    .replace('to = "agency"', 'to = "agency:lado"')
+    .replace(
+        'basis = "param:basis"',
+        'basis = "param:basis"\nmore_time_decided_by = ["manager", "agency_manager"]',
+    )
+    .replace(
+        'roles = ["agency"]',
+        'roles = ["agency"]\neffects = ["ask_for_more_time"]\n'
+        'inputs = { requested_date = { type = "date" } }',
+    )
+)
+
+
+def test_an_agencys_people_keys_load() -> None:
+    wf = parse_workflow(PEOPLE, "x.toml")
+    job = wf.tasks["job"]
+    assert job.purpose == "activity:contact"
+    assert job.deadline is not None
+    assert job.deadline.more_time_decided_by == ("manager", "agency_manager")
+    assert [n.to for n in wf.transitions[0].notify] == ["agency:lado"]
+    assert job.transitions[0].effects == ("ask_for_more_time",)
+    # a purpose named outright, and the default deciders
+    plain = parse_workflow(
+        mutate('assignee = "each_agency"', 'assignee = "each_agency"\npurpose = "lado"'), "x.toml"
+    )
+    assert plain.tasks["job"].purpose == "lado"
+    assert plain.tasks["job"].deadline is not None
+    assert plain.tasks["job"].deadline.more_time_decided_by == ("coordinator", "manager")
+    assert parse_workflow(VALID, "x.toml").tasks["job"].purpose is None
+
+
+def test_shipped_report_returns_go_to_the_chosen_contact(shipped: dict[str, Workflow]) -> None:
+    wf = shipped["agency_request"]
+    (contact,) = [i for i in wf.open_inputs if i.name == "contact"]
+    assert (contact.type, contact.required) == ("choice", False)
+    for name in ("agency_return", "challenge_response"):
+        kind = wf.tasks[name]
+        assert kind.purpose == "activity:contact"
+        assert kind.deadline is not None
+    deadline = wf.tasks["agency_return"].deadline
+    assert deadline is not None
+    assert deadline.more_time_decided_by == ("coordinator", "manager", "agency_manager")
+    # every agency's request for more time is kept for a decision
+    for flow in shipped.values():
+        for kind in flow.tasks.values():
+            for t in kind.transitions:
+                if t.trigger == "request_extension":
+                    assert t.effects == ("ask_for_more_time",), (flow.name, kind.name)
 
 
 @pytest.mark.parametrize("case", REJECTIONS, ids=list(REJECTIONS))

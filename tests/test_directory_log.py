@@ -525,7 +525,7 @@ def test_evidence_pack_has_the_directory_changes_of_its_agencies(
     # the agencies were added before the activity opened: not in its life
     assert [(r["kind"], r["subject"], r["agency"]) for r in rows] == [
         ("contact_changed", "POL", "POL"),
-        ("sessions_revoked", POL.lead_email, ""),
+        ("sessions_revoked", POL.lead_email, "POL"),
     ]
     change = rows[0]
     assert change["what"] == "Contact changed"

@@ -1,5 +1,6 @@
 """``sef task``: list tasks and fire their triggers; extend, pause, resume or waive their
-deadlines."""
+deadlines; give a task to one of its agency's people; agree or decline a request for more
+time."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from .context import Context, parse_inputs, pass_ctx, print_table
 
 @click.group()
 def task() -> None:
-    """List tasks and move them; extend, pause, resume or waive their deadlines."""
+    """List tasks and move them; extend, pause, resume or waive their deadlines; give a task
+    to one of its agency's people; agree or decline a request for more time."""
 
 
 @task.command("list")
@@ -165,3 +167,63 @@ def task_resume(c: Context, task_id: int, reason: str) -> None:
 def task_waive(c: Context, task_id: int, reason: str, approver: str) -> None:
     """Waive a deadline where its rule allows (statutory notification deadlines never)."""
     _print_deadline(c, c.service.waive_deadline(c.actor(), task_id, reason, approver))
+
+
+@task.command("give")
+@click.argument("task_id", type=int)
+@click.argument("email")
+@click.option(
+    "--name", help="Their full name: needed for someone not yet one of the agency's people."
+)
+@click.option("--note", help="A note for them (recorded on the timeline).")
+@pass_ctx
+def task_give(c: Context, task_id: int, email: str, name: str | None, note: str | None) -> None:
+    """Give task TASK_ID to EMAIL, one of its agency's people (see: sef agencies contacts
+    CODE), or to a colleague of theirs (with --name), who is added as one of the agency's
+    people. The task's emails then go to them alone and they see it when they sign in.
+    Giving it to the agency's lead gives it back to the agency as a whole (a task addressed
+    to a purpose's contact is then the lead's by name).
+
+    The agency's lead, deputy and senior manager may (for their own agency's tasks), and
+    the business unit.
+    """
+    out = c.service.give_task(c.actor(), task_id, email, name, note)
+    t = out.task
+    assert t is not None
+    if t.assignee_email is None:
+        emailed = sorted({n.address for n in out.notifications if n.address})
+        code = next((a.code for a in c.service.list_agencies() if a.id == t.agency_id), "")
+        click.echo(f"Task {t.id} given back to {code} as a whole; emailed to {', '.join(emailed)}")
+        return
+    click.echo(
+        f"Task {t.id} given to {t.assignee_name or t.assignee_email} <{t.assignee_email}>; "
+        "they are emailed a sign-in link"
+    )
+
+
+@task.command("more-time")
+@click.argument("task_id", type=int)
+@click.option("--agree/--decline", default=None, help="Agree to the date asked for, or decline.")
+@click.option("--reason", help="Why (required to decline; the agency is told).")
+@pass_ctx
+def task_more_time(c: Context, task_id: int, agree: bool | None, reason: str | None) -> None:
+    """Decide on the request for more time waiting on task TASK_ID: agree (the deadline moves
+    to the date the agency asked for, the original is kept) or decline with a reason (the
+    agency is told why).
+
+    Whoever the deadline's more_time_decided_by names may: coordinators and managers, and
+    for an agency report or data return the agency's own senior manager. Moving a statutory
+    deadline needs a manager.
+    """
+    from ..calendar import format_date
+
+    if agree is None:
+        raise click.UsageError("give --agree or --decline")
+    out = c.service.decide_more_time(c.actor(), task_id, agree, reason)
+    t = out.task
+    assert t is not None
+    due = f"due {format_date(t.due_on)}" if t.due_on else "without a deadline"
+    if agree:
+        click.echo(f"More time agreed: task {t.id} is now {due}")
+    else:
+        click.echo(f"More time declined: task {t.id} is still {due}; the agency is told why")

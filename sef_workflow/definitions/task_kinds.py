@@ -183,6 +183,18 @@ def read_deadline(
         i.name for i in task_inputs
     }:
         raise r.fail(f"{key}.basis", f"'{basis}' names no input of the task kind")
+    deciders = read_roles(
+        r,
+        d.get("more_time_decided_by", list(MORE_TIME_DECIDED_BY)),
+        f"{key}.more_time_decided_by",
+    )
+    for i, role in enumerate(deciders):
+        if role in ("agency", "system"):
+            raise r.fail(
+                f"{key}.more_time_decided_by[{i}]",
+                f"'{role}' cannot decide on a request for more time (an agency does not agree "
+                "its own; agency_manager is its senior manager)",
+            )
     return DeadlineDef(
         unit=unit,
         amount=amount,
@@ -190,11 +202,7 @@ def read_deadline(
         basis=basis,
         waivable=r.bool_(d, key, "waivable", False),
         pausable=r.bool_(d, key, "pausable", True),
-        more_time_decided_by=read_roles(
-            r,
-            d.get("more_time_decided_by", list(MORE_TIME_DECIDED_BY)),
-            f"{key}.more_time_decided_by",
-        ),
+        more_time_decided_by=deciders,
     )
 
 

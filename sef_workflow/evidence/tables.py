@@ -14,6 +14,7 @@ from typing import Any
 
 from ..directory_log import KIND_TITLES
 from ..models import DeliveryAttempt, Event
+from ..reports.export import csv_safe
 from ..views import change_lines
 from .archive import FileRow
 from .snapshot import Snapshot
@@ -118,8 +119,6 @@ DIRECTORY_COLUMNS = (
     "after",
 )
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
 
 def _csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     buffer = io.StringIO()
@@ -138,8 +137,7 @@ def _cell(value: Any) -> str:
         return flag(value)
     if isinstance(value, int | float):
         return str(value)
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return str(csv_safe(str(value)))
 
 
 def events_csv(snap: Snapshot, events: Iterable[Event]) -> bytes:

@@ -17,12 +17,15 @@ One module per capability, over a small core:
 * :mod:`.creation`: activities, tasks and action plans a change creates;
 * :mod:`.firing`: checking a trigger and applying it, with its declared effects;
 * :mod:`.activities`, :mod:`.tasks`, :mod:`.deadlines`, :mod:`.assessments`,
-  :mod:`.findings`, :mod:`.directory`, :mod:`.sweep`: the capabilities;
+  :mod:`.findings`, :mod:`.directory`, :mod:`.assignment`, :mod:`.sweep`: the
+  capabilities;
 * :mod:`.facade`: :class:`Service`, the door they share.
 """
 
 from __future__ import annotations
 
+from .assignment import may_give
+from .deadlines import more_time_choices
 from .facade import Service
 from .values import (
     FINDING_KINDS,
@@ -47,4 +50,6 @@ __all__ = [
     "Service",
     "SweepReport",
     "TaskFilter",
+    "may_give",
+    "more_time_choices",
 ]

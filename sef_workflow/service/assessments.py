@@ -51,6 +51,8 @@ class Assessments:
                 raise PermissionDenied(f"assessment {assessment_id} belongs to another agency")
             activity = activity_of(session, assessment)
             task = session.get(Task, assessment.task_id) if assessment.task_id else None
+            if actor.role == "agency" and task is not None:
+                check_agency_scope(actor, task, f"assessment {assessment_id}")
             return assessment_view(self.core, session, assessment, activity, task)
 
     def of(self, ref: str) -> list[AssessmentView]:

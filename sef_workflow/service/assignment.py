@@ -10,11 +10,24 @@ from sqlmodel import Session, col, select
 from ..definitions import Notify
 from ..directory import NamedContact, check_contact, normalise_email
 from ..errors import InvalidInput, NotFound, PermissionDenied, TransitionNotAllowed
-from ..models import COLLEAGUE, CONTACT_PURPOSES, STAFF_ROLES, Agency, AgencyContact
+from ..models import COLLEAGUE, CONTACT_PURPOSES, STAFF_ROLES, Agency, AgencyContact, Task
 from .core import Core
 from .directory import add_contact
 from .lookups import task_with_activity
 from .values import Actor, Outcome
+
+
+def may_give_tasks(actor: Actor) -> bool:
+    """Staff, and an agency's lead, deputy and senior manager, give tasks to people."""
+    return actor.role in STAFF_ROLES or actor.runs_agency
+
+
+def may_give(actor: Actor, task: Task) -> bool:
+    """Whether ``actor`` may give ``task`` to someone: an open task of an agency, and staff or
+    the lead, deputy or senior manager of that agency."""
+    if not task.is_open or task.agency_id is None or not may_give_tasks(actor):
+        return False
+    return actor.role in STAFF_ROLES or actor.agency_id == task.agency_id
 
 
 class Assignment:
@@ -33,8 +46,8 @@ class Assignment:
     ) -> Outcome:
         """Give the task to ``email``, one of its agency's people, or a colleague (``name``
         needed) who is added as one. Giving it to the lead gives it back to the agency as
-        a whole (lead and deputy)."""
-        if not (actor.role in STAFF_ROLES or actor.runs_agency):
+        a whole (lead and deputy), unless it is addressed to a purpose's contact."""
+        if not may_give_tasks(actor):
             raise PermissionDenied(
                 f"{actor.role} {actor.id} may not give tasks to someone else (the agency's "
                 "lead, deputy or senior manager may, and the business unit)"
@@ -70,8 +83,10 @@ class Assignment:
                     raise InvalidInput(str(exc)) from None
                 person = add_contact(uow, agency, contact, replace=False).name
             before = task.assignee_email
-            back_to_agency = address == agency.lead_email
-            if (before or agency.lead_email) == address:
+            # a task addressed to the lead and deputy goes back to them when given to the lead;
+            # one addressed to a purpose's contact is then given to the lead by name
+            back_to_agency = address == agency.lead_email and task.purpose is None
+            if before == address or (before is None and back_to_agency):
                 raise InvalidInput(f"{where} is already with {address}")
             uow.cas_task(
                 task,

@@ -10,12 +10,26 @@ from typing import Any
 from sqlmodel import Session, select
 
 from ..calendar import DeadlineRule, Due, WorkingCalendar, format_date, shift_for_pause
-from ..definitions import Notify
+from ..definitions import Notify, TaskKind
 from ..errors import InvalidInput, NotFound, PermissionDenied, TransitionNotAllowed
 from ..models import Staff, Task
 from .core import Core, iso_date
 from .lookups import task_with_activity
 from .values import Actor, Outcome
+
+
+def more_time_choices(actor: Actor, kind: TaskKind, task: Task) -> tuple[bool, bool]:
+    """``(may agree, may decline)`` a request for more time waiting on ``task``: the roles
+    its deadline's ``more_time_decided_by`` names, an agency's senior manager for their own
+    agency's tasks only; agreeing to move a statutory deadline needs a manager."""
+    deadline = kind.deadline
+    if not task.is_open or task.requested_due_on is None or deadline is None:
+        return False, False
+    if not actor.may(deadline.more_time_decided_by):
+        return False, False
+    if actor.role == "agency" and (actor.agency_id != task.agency_id or not actor.sees(task)):
+        return False, False
+    return deadline.waivable or actor.may(("manager",)), True
 
 
 class Deadlines:
@@ -104,14 +118,13 @@ class Deadlines:
             asked = task.requested_due_on
             if not task.is_open or asked is None or kind.deadline is None:
                 raise TransitionNotAllowed(f"{where}: no request for more time is waiting")
-            deciders = kind.deadline.more_time_decided_by
-            if not actor.may(deciders) or (actor.role == "agency" and not actor.sees(task)):
+            may_agree, may_decline = more_time_choices(actor, kind, task)
+            if not may_decline:
+                deciders = ", ".join(kind.deadline.more_time_decided_by)
                 raise PermissionDenied(
                     f"{actor.role} {actor.id} may not decide on more time for {where} "
-                    f"(allowed: {', '.join(deciders)})"
+                    f"(allowed: {deciders}; an agency's senior manager for their own agency)"
                 )
-            if actor.role == "agency" and actor.agency_id != task.agency_id:
-                raise PermissionDenied(f"{where} belongs to another agency")
             rule = kind.deadline.rule()
             outcome = Outcome(
                 activity=activity, task=task, from_state=task.state, to_state=task.state
@@ -126,9 +139,14 @@ class Deadlines:
                 notice = (Notify(template="more_time_declined", to="agency"),)
                 uow.notify(wf, notice, activity, outcome, key=f"ev{event_id}", task=task)
                 return outcome
-            if not rule.waivable and not actor.may(("manager",)):
+            if not may_agree:
                 raise PermissionDenied(
                     f"{where}: moving a statutory deadline needs a manager to agree"
+                )
+            if task.due_on is not None and asked <= task.due_on:  # moved meanwhile (a pause)
+                raise InvalidInput(
+                    f"{where}: the deadline is already {format_date(task.due_on)}, on or after "
+                    f"the date asked for ({format_date(asked)}); decline the request instead"
                 )
             change = _Change(core.calendar, task, rule, where, now)
             change.inputs["approver"] = actor.id

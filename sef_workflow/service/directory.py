@@ -27,6 +27,7 @@ from ..models import (
     AgencyContact,
     DirectoryEvent,
     Staff,
+    Task,
 )
 from ..sessions import revoke_sessions
 from .core import Core, UnitOfWork
@@ -68,6 +69,7 @@ class Directory:
             except ValueError as exc:
                 raise InvalidInput(f"agency {i} ({record.code}): {exc}; nothing imported") from None
         created = updated = 0
+        imported: list[tuple[Agency, AgencyRecord]] = []
         with self.core.unit(actor) as uow:
             session = uow.session
             existing = {a.code: a for a in session.exec(select(Agency))}
@@ -98,8 +100,17 @@ class Directory:
                     row.active = True
                     updated += 1
                     _log_agency_change(uow, row, before)
-                _sync_contacts(uow, row, record)
+                imported.append((row, record))
                 by_name[record.name.lower()] = row
+            # named contacts once every agency's own people are in place, those no longer
+            # wanted dropped before any is added: a person may move agency in one file
+            for row, record in imported:
+                _drop_contacts(uow, row, record)
+            for row, record in imported:
+                for contact in record.contacts:
+                    add_contact(uow, row, contact, replace=True)
+            for row, _record in imported:
+                _take_back_tasks(uow, row)
             session.flush()
         return ImportResult(created=created, updated=updated)
 
@@ -117,7 +128,9 @@ class Directory:
             raise InvalidInput(str(exc)) from None
         with self.core.unit(actor) as uow:
             row = agency_by_code(uow, agency)
-            return add_contact(uow, row, checked, replace=wanted != COLLEAGUE)
+            contact = add_contact(uow, row, checked, replace=wanted != COLLEAGUE)
+            _take_back_tasks(uow, row)
+            return contact
 
     def remove_contact(
         self, actor: Actor, agency: str, purpose: str, email: str | None = None
@@ -144,9 +157,13 @@ class Directory:
             gone = list(uow.session.exec(query))
             if not gone:
                 label = CONTACT_PURPOSES.get(wanted, "colleague")
-                raise NotFound(f"{row.code} has no {label} contact{f' {email}' if email else ''}")
+                raise NotFound(
+                    f"{row.code} has no contact for {_in_sentence(label)}"
+                    f"{f' ({email})' if email else ''}"
+                )
             for contact in gone:
                 drop_contact(uow, row, contact)
+            _take_back_tasks(uow, row)
             return len(gone)
 
     def contacts_of(self, agency_ids: Sequence[int] | None = None) -> list[AgencyContact]:
@@ -396,16 +413,42 @@ def drop_contact(uow: UnitOfWork, agency: Agency, contact: AgencyContact) -> Non
     session.flush()
     _log(uow, "contact_removed", agency.code, agency.id, _contact_values(contact), None)
     if agency_person(session, contact.email) is None:
-        _revoke(uow, contact.email, f"no longer a contact of {agency.code}")
+        _revoke(uow, contact.email, f"no longer a contact of {agency.code}", agency.id)
+
+
+def _take_back_tasks(uow: UnitOfWork, agency: Agency) -> None:
+    """The agency's open tasks given to someone who is no longer one of its people go back
+    to the agency (its contact for the task's purpose, else its lead and deputy), on the
+    timeline: their emails no longer go to someone who left."""
+    session = uow.session
+    given = session.exec(
+        select(Task).where(
+            Task.agency_id == agency.id,
+            col(Task.is_open).is_(True),
+            col(Task.assignee_email).is_not(None),
+        )
+    ).all()
+    for task in given:
+        before = task.assignee_email
+        person = agency_person(session, before or "")
+        if person is not None and person.agency_id == agency.id:
+            continue
+        uow.cas_task(task, {"assignee_email": None, "assignee_name": None})
+        uow.task_event(
+            task,
+            "task_given",
+            {"to": None, "name": None, "from": before},
+            f"no longer one of {agency.code}'s people",
+        )
 
 
 def _contact_values(row: AgencyContact) -> dict[str, Any]:
     return {"purpose": row.purpose, "name": row.name, "email": row.email}
 
 
-def _sync_contacts(uow: UnitOfWork, agency: Agency, record: AgencyRecord) -> None:
-    """Make the agency's named contacts for the purposes the record speaks for those the
-    record gives; colleagues stay."""
+def _drop_contacts(uow: UnitOfWork, agency: Agency, record: AgencyRecord) -> None:
+    """Drop the agency's named contacts for the purposes the record speaks for that the
+    record does not give; colleagues stay."""
     session = uow.session
     given = {c.purpose: c for c in record.contacts}
     current = session.exec(
@@ -418,8 +461,6 @@ def _sync_contacts(uow: UnitOfWork, agency: Agency, record: AgencyRecord) -> Non
         wanted = given.get(row.purpose)
         if wanted is None or wanted.email != row.email:
             drop_contact(uow, agency, row)
-    for contact in record.contacts:
-        add_contact(uow, agency, contact, replace=True)
 
 
 def _check_contacts(
@@ -427,16 +468,18 @@ def _check_contacts(
 ) -> None:
     """Refuse an import that would make one address a person of two agencies."""
     acts_for: dict[str, str] = {}  # a person acts for one agency only
-    incoming = {r.code for r in checked}
+    speaks_for = {r.code: r.purposes for r in checked}
     code_of = {a.id: a.code for a in existing.values()}
     for a in existing.values():
-        if a.code not in incoming:
+        if a.code not in speaks_for:
             for address in (a.lead_email, a.deputy_email, a.manager_email):
                 if address:
                     acts_for[address] = a.code
     for contact in named:
+        # a contact the import keeps: of an agency not in it, a colleague, or for a purpose
+        # whose columns the file does not have
         code = code_of.get(contact.agency_id, "")
-        if code not in incoming or contact.purpose == COLLEAGUE:
+        if contact.purpose not in speaks_for.get(code, frozenset()):
             acts_for.setdefault(contact.email, code)
     for record in checked:
         for address in dict.fromkeys(record.addresses()):
@@ -488,7 +531,12 @@ def _log(
     )
 
 
-def _revoke(uow: UnitOfWork, address: str, reason: str) -> None:
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: "Child death reviews" -> "child death reviews", "LADO" kept."""
+    return label if label[1:2].isupper() else label[:1].lower() + label[1:]
+
+
+def _revoke(uow: UnitOfWork, address: str, reason: str, agency_id: int | None = None) -> None:
     revoke_sessions(
         uow.session,
         address,
@@ -496,6 +544,7 @@ def _revoke(uow: UnitOfWork, address: str, reason: str) -> None:
         actor=uow.actor.id,
         actor_role=uow.actor.role,
         reason=reason,
+        agency_id=agency_id,
     )
 
 
@@ -510,7 +559,7 @@ def _log_agency_change(uow: UnitOfWork, row: Agency, before: dict[str, Any]) -> 
             _log(uow, kind, row.code, row.id, code | old, code | new)
     remaining = {after[f] for f in CONTACT_ADDRESSES}
     for address in sorted({before[f] for f in CONTACT_ADDRESSES} - remaining - {None}):
-        _revoke(uow, address, f"no longer a contact of {row.code}")
+        _revoke(uow, address, f"no longer a contact of {row.code}", row.id)
 
 
 def _log_staff_change(uow: UnitOfWork, row: Staff, before: dict[str, Any]) -> None:

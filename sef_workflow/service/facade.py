@@ -182,7 +182,8 @@ class Service:
         return self._directory.workflows_needing_manager()
 
     def resolve_actor(self, email: str) -> Actor:
-        """The staff member, or the agency whose lead or deputy has this email."""
+        """The staff member, or the person of an agency with this email: its lead, deputy,
+        senior manager or a named contact (with their position and purposes)."""
         return self._directory.resolve_actor(email)
 
     def request_sign_in_link(self, email: str, next_url: str | None, client: str) -> bool:

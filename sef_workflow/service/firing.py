@@ -222,6 +222,13 @@ def task_effect(
                 f"{where}: the date you can manage ({format_date(wanted)}) must be after the "
                 f"deadline ({format_date(task.due_on)})"
             )
+        counts_working_days = kind.deadline is not None and kind.deadline.unit == "working_days"
+        if counts_working_days and not calendar.is_working_day(wanted):
+            why = calendar.holiday_name(wanted) or "a weekend"
+            raise InvalidInput(
+                f"{where}: {format_date(wanted)} is not a working day ({why}); this deadline "
+                "counts working days"
+            )
         uow.cas_task(task, {"requested_due_on": wanted})
     else:  # pragma: no cover - validated at load
         raise ValueError(effect)

@@ -358,16 +358,19 @@ def portal_globals(web: WebState) -> None:
         if actor is None or actor.role != "agency" or actor.agency_id is None:
             return []
         with web.db.read() as session:
-            ids = session.exec(
-                select(Assessment.task_id)
-                .where(
-                    Assessment.agency_id == actor.agency_id,
-                    col(Assessment.task_id).is_not(None),
-                )
+            tasks = session.exec(
+                select(Task)
+                .join(Assessment, col(Assessment.task_id) == col(Task.id))
+                .where(Assessment.agency_id == actor.agency_id)
                 .order_by(col(Assessment.id).desc())
                 .limit(limit)
             ).all()
-        return [web.service.assessment_for_task(actor, i) for i in ids if i is not None]
+        # a named contact sees the forms of the tasks meant for them only
+        return [
+            web.service.assessment_for_task(actor, t.id)
+            for t in tasks
+            if t.id is not None and actor.sees(t)
+        ]
 
     web.env.globals["agency_assessments"] = agency_assessments
     web.env.globals["moderated_kind"] = moderated_kind

@@ -180,3 +180,31 @@ def brag_counts(db: Database, agency_code: str | None = None) -> list[tuple[str,
             brag = (data or {}).get("brag")
             counts[brag if brag in BRAG else "not rated"] += 1
     return list(counts.items())
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """An escalation email sent to a person, with the task it was about."""
+
+    notification: Notification
+    task: Task | None
+    activity: Activity | None
+
+
+def escalations_to(db: Database, email: str, agency_id: int, limit: int = 50) -> list[Escalation]:
+    """The escalation emails sent to ``email`` as ``agency_id``'s senior manager, newest
+    first, with the task and activity each was about."""
+    q = (
+        select(Notification, Task, Activity)
+        .join(Task, col(Task.id) == col(Notification.task_id), isouter=True)
+        .join(Activity, col(Activity.id) == col(Notification.activity_id), isouter=True)
+        .where(
+            col(Notification.to_addr) == email,
+            col(Notification.agency_id) == agency_id,
+            col(Notification.recipient_role) == "agency_manager",
+        )
+        .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+        .limit(limit)
+    )
+    with db.read() as session:
+        return [Escalation(n, t, a) for n, t, a in session.exec(q).all()]

@@ -13,11 +13,11 @@ from starlette.datastructures import UploadFile
 
 from ...directory import CSV_COLUMNS, REQUIRED_COLUMNS, parse_agencies_csv
 from ...errors import InvalidInput, NotFound
-from ...models import Activity
+from ...models import CONTACT_PURPOSES, Activity, AgencyContact
 from ...notify import catcher, delivery
 from ..auth import SignedIn
 from ..deps import CsrfForm, StaffUser, UploadForm, WebDep, require
-from ..forms import clean_name, size_text
+from ..forms import FormState, clean_name, size_text, typed_values
 from ..rendering import render
 from ..state import WebState
 
@@ -127,18 +127,72 @@ async def agencies_import(
     )
 
 
+@router.post("/agencies/contact", response_class=HTMLResponse)
+async def agencies_set_contact(
+    request: Request, web: WebDep, signed: DirectoryUser, form: CsrfForm
+) -> Response:
+    """Name an agency's contact for a purpose (replacing the one before)."""
+    typed = typed_values(form)
+    agency = str(form.get("agency") or "").strip()
+    purpose = str(form.get("purpose") or "").strip()
+    name = str(form.get("name") or "").strip()
+    email = str(form.get("email") or "").strip()
+    errors: list[tuple[str, str]] = []
+    for field, value, message in (
+        ("contact-agency", agency, "Choose the agency"),
+        ("contact-purpose", purpose, "Choose what the contact is for"),
+        ("contact-name", name, "Enter the contact's name"),
+        ("contact-email", email, "Enter the contact's email address"),
+    ):
+        if not value:
+            errors.append((field, message))
+    if not errors:
+        try:
+            web.service.set_contact(signed.actor, agency, purpose, name, email)
+        except (InvalidInput, NotFound) as exc:
+            errors.append(("contact-email", str(exc)))
+    if errors:
+        return agencies_page(
+            web, request, [], 422, contact_form=FormState("contact", typed, errors)
+        )
+    return RedirectResponse(f"/agencies?contact={agency}#agency-{agency}", status_code=303)
+
+
+@router.post("/agencies/contact/remove", response_class=HTMLResponse)
+async def agencies_remove_contact(
+    request: Request, web: WebDep, signed: DirectoryUser, form: CsrfForm
+) -> Response:
+    """Remove a named contact or a colleague."""
+    agency = str(form.get("agency") or "").strip()
+    web.service.remove_contact(
+        signed.actor,
+        agency,
+        str(form.get("purpose") or ""),
+        str(form.get("email") or "").strip() or None,
+    )
+    return RedirectResponse(f"/agencies?contact={agency}#agency-{agency}", status_code=303)
+
+
 def agencies_page(
     web: WebState,
     request: Request,
     errors: list[tuple[str, str]],
     status: int = 200,
     done: tuple[int, int] | None = None,
+    contact_form: FormState | None = None,
 ) -> HTMLResponse:
+    agencies = web.service.list_agencies()
+    contacts: dict[int, list[AgencyContact]] = {}
+    for c in web.service.contacts_of():
+        contacts.setdefault(c.agency_id, []).append(c)
     return render(
         request,
         "agencies.html",
         status=status,
-        agencies=web.service.list_agencies(),
+        agencies=agencies,
+        contacts=contacts,
+        purposes=CONTACT_PURPOSES,
+        contact_form=contact_form or FormState(""),
         errors=errors,
         done=done,
         columns=CSV_COLUMNS,

@@ -27,6 +27,19 @@ class FireBody(BaseModel):
     expected_version: int | None = None
 
 
+class GiveBody(BaseModel):
+    email: str = Field(max_length=254)
+    #: needed for a colleague who is not yet one of the agency's people
+    name: str | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class MoreTimeBody(BaseModel):
+    agree: bool
+    #: needed to decline
+    reason: str | None = Field(default=None, max_length=2000)
+
+
 @router.get("/api/me", tags=["session"])
 def me(signed: CurrentUser) -> dict[str, Any]:
     """Who is signed in, and the CSRF token to send as ``X-CSRF-Token`` on POSTs."""
@@ -35,6 +48,7 @@ def me(signed: CurrentUser) -> dict[str, Any]:
         "id": a.id,
         "role": a.role,
         "agency_id": a.agency_id,
+        "position": a.position or None,
         "name": a.name,
         "csrf_token": signed.csrf_token,
     }
@@ -111,6 +125,29 @@ def api_fire_task(
     return task_json(web, outcome.task, outcome.activity, None)
 
 
+@router.post("/api/tasks/{task_id}/give", tags=["tasks"])
+def api_give_task(
+    web: WebDep, signed: TaskUser, _csrf: CsrfHeader, task_id: int, body: GiveBody
+) -> dict[str, Any]:
+    """Give the task to one of its agency's people, or a colleague (with ``name``) added as
+    one: staff, or the agency's lead, deputy or senior manager."""
+    task_for(web, signed, task_id)
+    outcome = web.service.give_task(signed.actor, task_id, body.email, body.name, body.note)
+    assert outcome.task is not None
+    return task_json(web, outcome.task, outcome.activity, None)
+
+
+@router.post("/api/tasks/{task_id}/more-time", tags=["tasks"])
+def api_more_time(
+    web: WebDep, signed: TaskUser, _csrf: CsrfHeader, task_id: int, body: MoreTimeBody
+) -> dict[str, Any]:
+    """Agree to the date the agency asked for, or decline it with a reason."""
+    task_for(web, signed, task_id)
+    outcome = web.service.decide_more_time(signed.actor, task_id, body.agree, body.reason)
+    assert outcome.task is not None
+    return task_json(web, outcome.task, outcome.activity, None)
+
+
 @router.get("/api/agencies", tags=["agencies"])
 def api_agencies(web: WebDep, signed: TaskUser) -> list[dict[str, Any]]:
     agencies = web.service.list_agencies()
@@ -136,6 +173,11 @@ def task_json(
         "deadline": describe_task_deadline(task, web.now(), web.cal),
         "version": task.version,
         "data": task.data,
+        "purpose": task.purpose,
+        "given_to": task.assignee_email,
+        "more_time_asked_until": (
+            task.requested_due_on.isoformat() if task.requested_due_on else None
+        ),
     }
 
 

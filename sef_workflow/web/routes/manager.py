@@ -11,10 +11,10 @@ from datetime import timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from ...reports.export import csv_safe
 from ...views import describe_task_deadline
 from .. import queries
 from ..deps import StaffUser, WebDep
-from ..forms import csv_safe
 from ..rendering import render
 from ..state import WebState
 

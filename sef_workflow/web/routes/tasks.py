@@ -38,8 +38,10 @@ DEADLINE_ACTIONS = ("extend", "pause", "resume", "waive")
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
-async def task_page(request: Request, web: WebDep, signed: TaskUser, task_id: int) -> Response:
-    return render_task(web, request, signed, task_id, None)
+async def task_page(
+    request: Request, web: WebDep, signed: TaskUser, task_id: int, done: str = ""
+) -> Response:
+    return render_task(web, request, signed, task_id, None, done=done)
 
 
 @router.post("/tasks/{task_id}/fire", response_class=HTMLResponse)
@@ -145,6 +147,60 @@ async def deadline(
         state = FormState(name, typed, [(f"{name}-reason", str(exc))])
         return render_task(web, request, signed, task_id, state, 422)
     return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+
+
+@router.post("/tasks/{task_id}/give", response_class=HTMLResponse)
+async def give_task(
+    request: Request, web: WebDep, signed: TaskUser, found: VisibleTask, form: CsrfForm
+) -> Response:
+    """Give the task to one of its agency's people, or to a colleague added as one."""
+    task_id = found.id
+    typed = typed_values(form)
+    chosen = str(form.get("to") or "").strip()
+    name = str(form.get("name") or "").strip() or None
+    note = str(form.get("note") or "").strip() or None
+    email = chosen if chosen and chosen != "other" else str(form.get("email") or "").strip()
+    errors: list[tuple[str, str]] = []
+    if not chosen:
+        errors.append(("give-to", "Choose who to give the task to"))
+    elif chosen == "other":
+        if not email:
+            errors.append(("give-email", "Enter the colleague's email address"))
+        if not name:
+            errors.append(("give-name", "Enter the colleague's name"))
+    if errors:
+        return render_task(web, request, signed, task_id, FormState("give", typed, errors), 422)
+    try:
+        web.service.give_task(signed.actor, task_id, email, name, note)
+    except (InvalidInput, TransitionNotAllowed) as exc:
+        where = "give-email" if chosen == "other" else "give-to"
+        state = FormState("give", typed, [(where, str(exc))])
+        return render_task(web, request, signed, task_id, state, 422)
+    return RedirectResponse(f"/tasks/{task_id}?done=given", status_code=303)
+
+
+@router.post("/tasks/{task_id}/more-time", response_class=HTMLResponse)
+async def more_time(
+    request: Request, web: WebDep, signed: TaskUser, found: VisibleTask, form: CsrfForm
+) -> Response:
+    """Agree to, or decline, the date the agency asked for."""
+    task_id = found.id
+    decision = str(form.get("decision") or "")
+    reason = str(form.get("reason") or "").strip() or None
+    typed = typed_values(form)
+    if decision not in ("agree", "decline"):
+        raise InvalidInput(f"unknown decision {decision!r}")
+    if decision == "decline" and reason is None:
+        state = FormState("more-time-decline", typed, [("more-time-reason", "Enter why not")])
+        return render_task(web, request, signed, task_id, state, 422)
+    try:
+        web.service.decide_more_time(signed.actor, task_id, decision == "agree", reason)
+    except (InvalidInput, TransitionNotAllowed) as exc:
+        name = f"more-time-{decision}"
+        state = FormState(name, typed, [("more-time-reason", str(exc))])
+        return render_task(web, request, signed, task_id, state, 422)
+    done = "agreed" if decision == "agree" else "declined"
+    return RedirectResponse(f"/tasks/{task_id}?done={done}", status_code=303)
 
 
 @router.get("/uploads/{upload_id}")
