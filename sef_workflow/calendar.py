@@ -32,7 +32,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time, timedelta
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo
@@ -51,6 +51,10 @@ __all__ = [
     "compute_due",
     "describe_remaining",
     "format_date",
+    "format_deadline_date",
+    "format_moment",
+    "format_period",
+    "format_time",
     "is_overdue",
     "remaining",
     "shift_for_pause",
@@ -65,8 +69,21 @@ CLOSURE_DAY = "Closure day"
 
 _ONE_DAY = timedelta(days=1)
 _ONE_HOUR = timedelta(hours=1)
-_WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 @lru_cache(maxsize=512)
@@ -233,9 +250,54 @@ def add_months(d: date, n: int) -> date:
     return result
 
 
+# ---------------------------------------------------------------------------- words
+# One date style everywhere a person reads, GOV.UK's, independent of locale: "6 January 2027";
+# a deadline with its weekday, "Wednesday 6 January 2027"; a moment "6 January 2027 at
+# 2:30pm" (times as 9am, 2:30pm, midday, midnight). Machines get ISO 8601 instead.
+
+
+def _local_day(d: date) -> date:
+    """``d``, or the day an aware datetime falls on in the partnership's time zone."""
+    if isinstance(d, datetime):
+        return d.astimezone(LONDON).date() if d.tzinfo is not None else d.date()
+    return d
+
+
 def format_date(d: date) -> str:
-    """English short form, independent of locale: ``"Mon 29 Dec 2025"``."""
-    return f"{_WEEKDAY_NAMES[d.weekday()]} {d.day} {_MONTH_NAMES[d.month - 1]} {d.year}"
+    """A date as people read it: ``"6 January 2027"`` (an aware datetime: its day in
+    Europe/London)."""
+    d = _local_day(d)
+    return f"{d.day} {_MONTH_NAMES[d.month - 1]} {d.year}"
+
+
+def format_deadline_date(d: date) -> str:
+    """A deadline's date, with its weekday: ``"Wednesday 6 January 2027"``."""
+    d = _local_day(d)
+    return f"{_WEEKDAY_NAMES[d.weekday()]} {format_date(d)}"
+
+
+def format_time(t: time | datetime) -> str:
+    """A time of day, GOV.UK style: ``"9am"``, ``"2:30pm"``, ``"midday"``, ``"midnight"``."""
+    hour, minute = t.hour, t.minute
+    if minute == 0 and hour == 0:
+        return "midnight"
+    if minute == 0 and hour == 12:
+        return "midday"
+    suffix = "am" if hour < 12 else "pm"
+    shown = hour % 12 or 12
+    return f"{shown}{suffix}" if minute == 0 else f"{shown}:{minute:02d}{suffix}"
+
+
+def format_moment(moment: datetime, tz: tzinfo = LONDON) -> str:
+    """A moment in the partnership's time zone: ``"6 January 2027 at 2:30pm"``."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(tz)
+    return f"{format_date(moment.date())} at {format_time(moment)}"
+
+
+def format_period(start: date, end: date) -> str:
+    """A span of days: ``"1 April 2026 to 31 March 2027"``."""
+    return f"{format_date(start)} to {format_date(end)}"
 
 
 @dataclass(frozen=True)
@@ -325,8 +387,9 @@ def describe_remaining(due: Due, now: datetime, cal: WorkingCalendar) -> str:
     """Human phrase for :func:`remaining`.
 
     All-day: ``"3 working days left"``, ``"due today"``, ``"2 working days overdue"``; a
-    due date after today with no working day left before it reads ``"due Sun 14 Dec 2025"``,
-    and a past due date with no working day since reads ``"overdue (due Fri 12 Dec 2025)"``.
+    due date after today with no working day left before it reads ``"due Sunday 14 December
+    2025"``, and a past due date with no working day since reads ``"overdue (due Friday 12
+    December 2025)"``.
     Hours: ``"5 hours left"``, ``"due now"``, ``"2 hours overdue"``.
     """
     left = remaining(due, now, cal)
@@ -336,10 +399,10 @@ def describe_remaining(due: Due, now: datetime, cal: WorkingCalendar) -> str:
             return "due today"
         if today < due.on:
             if left == 0:
-                return f"due {format_date(due.on)}"
+                return f"due {format_deadline_date(due.on)}"
             return f"{_plural(left, 'working day')} left"
         if left == 0:
-            return f"overdue (due {format_date(due.on)})"
+            return f"overdue (due {format_deadline_date(due.on)})"
         return f"{_plural(-left, 'working day')} overdue"
     if left > 0:
         return f"{_plural(left, 'hour')} left"

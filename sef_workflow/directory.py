@@ -101,6 +101,9 @@ def check_record(record: AgencyRecord) -> AgencyRecord:
         raise ValueError(f"unknown sector {record.sector!r} (allowed: {', '.join(SECTORS)})")
     if not record.lead_name.strip():
         raise ValueError("lead_name is empty")
+    for field in ("name", "lead_name", "deputy_name", "manager_name"):
+        if len((getattr(record, field) or "").strip()) > NAME_MAX:
+            raise ValueError(f"{field} is longer than {NAME_MAX} characters")
     emails: dict[str, str | None] = {}
     for field in ("lead_email", "deputy_email", "manager_email"):
         raw = getattr(record, field)
@@ -133,6 +136,10 @@ def check_record(record: AgencyRecord) -> AgencyRecord:
     )
 
 
+#: the longest name a person of an agency may have (the columns' length)
+NAME_MAX = 200
+
+
 def check_contact(contact: NamedContact) -> NamedContact:
     """The contact with its email normalised; ValueError names the problem."""
     purpose = contact.purpose.strip().lower()
@@ -144,6 +151,8 @@ def check_contact(contact: NamedContact) -> NamedContact:
     name = contact.name.strip()
     if not name:
         raise ValueError(f"{purpose}_name is empty but {purpose}_email is given")
+    if len(name) > NAME_MAX:
+        raise ValueError(f"{purpose}_name is longer than {NAME_MAX} characters")
     if not contact.email.strip():
         raise ValueError(f"{purpose}_name is given without {purpose}_email")
     try:

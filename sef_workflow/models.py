@@ -227,6 +227,10 @@ class Task(SQLModel, table=True):
     assignee_name: str | None = Field(default=None, max_length=200)
     #: the date the agency asked to move the deadline to, until someone decides
     requested_due_on: date | None = None
+    #: who asked for it (nobody decides on their own request)
+    requested_due_by: str | None = Field(default=None, max_length=254)
+    #: the member of staff of the business unit handling it ("Assign to me"), by email
+    handled_by: str | None = Field(default=None, max_length=254, index=True)
     version: int = 1
 
 

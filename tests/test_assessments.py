@@ -549,12 +549,18 @@ def test_moderation_from_submitted_return_to_release(partnership: Service) -> No
 
     # the guard counts the answers still to moderate
     left = len(SECTION11) - 3
-    with pytest.raises(GuardFailed, match=f"{left} answers have no moderated rating yet"):
+    with pytest.raises(
+        GuardFailed,
+        match=f"{left} answers of POL's Section 11 self-assessment still need a moderated rating",
+    ):
         svc.fire_task(MANAGER, _tid(mod["POL"]), "finish_moderation")
     assert not svc.assessment_for_task(_lead(pol), _tid(pol)).moderation_released
     rest = {n: Moderation("2") for n in SECTION11 if n not in ("1.1", "1.2", "2.1", "8.2")}
     svc.moderate(MANAGER, pid, rest)
-    with pytest.raises(GuardFailed, match="1 answer has no moderated rating yet"):
+    with pytest.raises(
+        GuardFailed,
+        match=r"1 answer of POL.s Section 11 self-assessment still needs a moderated rating",
+    ):
         svc.fire_task(MANAGER, _tid(mod["POL"]), "finish_moderation")
     svc.moderate(MANAGER, pid, {"8.2": Moderation("2")})
     assert svc.assessment(MANAGER, pid).unmoderated() == []

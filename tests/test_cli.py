@@ -13,7 +13,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 
 import sef_workflow.app
 from sef_workflow.assessments import fill
-from sef_workflow.calendar import WorkingCalendar, format_date
+from sef_workflow.calendar import WorkingCalendar, format_date, format_deadline_date
 from sef_workflow.cli import main
 from sef_workflow.config import SECRETS
 from sef_workflow.db import Database
@@ -55,6 +55,7 @@ COMMANDS = [
     "workflows",
     "activity",
     "task",
+    "inbox",
     "outbox",
     "mail",
     "evidence-pack",
@@ -72,7 +73,7 @@ COMMANDS = [
     "demo",
 ]
 WORKFLOW_NAMES = ["action_plan", "agency_request", "practice_review", "section11", "themed_audit"]
-DUE = re.compile(r"due=(\d{4}-\d{2}-\d{2})")
+DUE = re.compile(r"due (\w+day \d{1,2} \w+ \d{4})")
 
 
 def sh(command: str) -> list[str]:
@@ -205,7 +206,9 @@ def _open_audit(cli: Cli, *agencies: str) -> str:
         "--input",
         "theme=Neglect",
     )
-    m = re.match(r"(MAA-\d{4}-\d{3}) opened: Neglect themed audit \(fictional\) \[planning\]", out)
+    m = re.match(
+        r"(MAA-\d{4}-\d{3}) opened: Neglect themed audit \(fictional\)\. Now: Planning", out
+    )
     assert m, out
     return m.group(1)
 
@@ -370,7 +373,7 @@ def test_error_exit_codes(ready: tuple[Cli, str]) -> None:
     cli.fails(8, "staff", "add", "--name", "X", "--email", "not-an-address", "--role", "manager")
 
     # nothing above changed the activity
-    assert "state: Planning (planning); version 1" in cli("activity", "show", ref)
+    assert "state: Planning; version 1" in cli("activity", "show", ref)
 
     # 2: usage, from click
     result = cli.run("activity", "fire", ref, "sample_cases", "--input", "sample_size=3", code=2)
@@ -454,9 +457,9 @@ def test_full_flow(any_cli: Cli, tmp_path: Path) -> None:
     assert ref in cli("activity", "list", "--open")
 
     out = cli(*sh(f"--as {COORD} activity fire {ref} sample_cases --input sample_size=4"))
-    assert out == f"{ref}: planning -> sampling (sample_cases)\n"
+    assert out == f"{ref}: Record the case sample. Now: Cases sampled\n"
     out = cli("--as", COORD, "activity", "fire", ref, "issue_audit_tools")
-    assert out.startswith(f"{ref}: sampling -> awaiting_returns (issue_audit_tools)\n")
+    assert out.startswith(f"{ref}: Issue audit tools to agencies. Now: Awaiting audit returns\n")
     task_ids = {
         name: int(num)
         for num, name in re.findall(
@@ -469,12 +472,15 @@ def test_full_flow(any_cli: Cli, tmp_path: Path) -> None:
     listed = cli("task", "list", "--activity", ref.lower())
     rows = listed.splitlines()[1:]
     assert sorted(int(r.split()[0]) for r in rows) == sorted(task_ids.values())
-    assert all("audit_return" in r and "requested" in r and "working days left" in r for r in rows)
+    assert all(
+        "Single-agency audit return" in r and "Requested" in r and "working days left" in r
+        for r in rows
+    )
     assert "CSC" in listed
 
     show = cli("activity", "show", ref)
-    due = date.fromisoformat(DUE.search(show).group(1))  # type: ignore[union-attr]
-    assert f"due {format_date(due)}" in listed
+    due = datetime.strptime(DUE.search(show).group(1), "%A %d %B %Y").date()  # type: ignore[union-attr]
+    assert f"due {format_deadline_date(due)}" in listed
     # --overdue needs time to pass (the CLI reads the system clock); --due-before does not
     assert cli("task", "list", "--overdue") == "(none)\n"
     assert cli("task", "list", "--due-before", due.isoformat()) == "(none)\n"
@@ -494,7 +500,7 @@ def test_full_flow(any_cli: Cli, tmp_path: Path) -> None:
     assert out.startswith(f"task {pol} of {ref}: saved {questions} answers (assessment ")
     assert out.endswith(f"complete: ready to submit (sef assessment submit {pol})\n")
     out = cli(*sh(f"--as {POL_LEAD} task fire {pol} submit --input 'summary=Audit tool completed'"))
-    assert out == f"task {pol} of {ref}: requested -> submitted\n"
+    assert out == f"task {pol} of {ref}: Submit the audit return. Now: Submitted\n"
     line = cli.fails(7, *sh(f"--as {POL_DEPUTY} task fire {icb} submit --input summary=x"))
     assert "belongs to another agency" in line
     cli.fails(5, *sh(f"--as {POL_DEPUTY} task fire {pol} submit --input summary=again"))
@@ -503,12 +509,12 @@ def test_full_flow(any_cli: Cli, tmp_path: Path) -> None:
     cal = WorkingCalendar()
     extended = cal.add_working_days(due, 5)
     out = cli(*sh(f"--as {COORD} task extend {icb} --by 5 --reason 'Agency restructure'"))
-    assert out.startswith(f"task {icb} of {ref}: due {format_date(extended)} (")
+    assert out.startswith(f"task {icb} of {ref}: due {format_deadline_date(extended)} (")
     assert f"originally {format_date(due)}" in out
     cli.fails(7, *sh(f"--as {POL_LEAD} task extend {icb} --by 1 --reason x"))
 
     out = cli(*sh(f"--as {COORD} task pause {icb} --reason 'Waiting on a partner'"))
-    assert out == f"task {icb} of {ref}: due {format_date(extended)} (paused)\n"
+    assert out == f"task {icb} of {ref}: due {format_deadline_date(extended)} (paused)\n"
     cli.fails(5, *sh(f"--as {COORD} task pause {icb} --reason again"))
     out = cli(*sh(f"--as {COORD} task resume {icb} --reason 'Partner replied'"))
     assert "working days left" in out
@@ -524,29 +530,41 @@ def test_full_flow(any_cli: Cli, tmp_path: Path) -> None:
 
     show = cli("activity", "show", ref)
     assert show.startswith(f"{ref}  Neglect themed audit (fictional)\n")
-    assert "state: Awaiting audit returns (awaiting_returns)" in show
+    assert "state: Awaiting audit returns;" in show
     assert "agencies: " in show
-    assert "theme: Neglect" in show
-    assert "allowed now: convene_meeting, raise_concern, cancel" in show
+    assert "Audit theme: Neglect" in show
+    assert "allowed now (sef activity fire REF TRIGGER):" in show
+    assert "    convene_meeting: Convene the audit meeting" in show
     tasks_part, timeline = show.split("\nTasks:\n")[1].split("\nTimeline:\n")
     assert "working days left" in tasks_part
     assert "(waived)" in tasks_part
-    assert "submitted" in tasks_part
-    assert f"{COORD} (coordinator)  opened [planning]  {{theme=Neglect}}" in timeline
-    assert "fired 'sample_cases': planning -> sampling  {sample_size=4}" in timeline
-    assert f"{POL_LEAD} (agency)  task {pol}" in timeline
+    assert "Submitted" in tasks_part
+    police = "Lead Police of Northshire Constabulary (fictional)"
+    police_task = "“Single-agency audit return: Northshire Constabulary (fictional)”"
+    icb_task = "“Single-agency audit return: Northshire ICB (fictional)”"
+    assert "Casey Coord opened the activity (Audit theme: Neglect). Now: Planning" in timeline
     assert (
-        "'submit': requested -> submitted  {summary=Audit tool completed, assessment=" in timeline
+        "Casey Coord: Record the case sample (Number of cases sampled: 4). Now: Cases sampled"
+        in timeline
     )
-    assert "ratings={'recognition.1': 'good', 'recognition.2': 'good'" in timeline
-    assert f"{POL_LEAD} (agency)  answers_saved {pol} " in timeline
-    assert f"extended deadline of {icb}" in timeline
-    assert f"to={extended.isoformat()}" in timeline
-    assert "reason: Agency restructure" in timeline
-    assert "reason: Waiting on a partner" in timeline
-    assert "reason: Partner replied" in timeline
-    assert f"approver={MANAGER}" in timeline
-    assert "reason: Not involved" in timeline
+    assert (
+        f"{police} on {police_task}: Submit the audit return (Anything to add: Audit tool completed; "
+        "10 answers rated). Now: Submitted" in timeline
+    )
+    assert f"{police} saved 10 answers on {police_task}" in timeline
+    assert (
+        f"Casey Coord extended the deadline of {icb_task} from {format_date(due)} to "
+        f"{format_date(extended)}: Agency restructure" in timeline
+    )
+    assert f"Casey Coord paused the deadline of {icb_task}: Waiting on a partner" in timeline
+    assert f"Casey Coord restarted the deadline of {icb_task}" in timeline
+    assert ": Partner replied" in timeline
+    assert (
+        "Casey Coord waived the deadline of “Single-agency audit return: Northshire "
+        "Children's Services (fictional)”, approved by Morgan Manager: Not involved" in timeline
+    )
+    for engine in ("->", "{", "None", "_return", "2026-", "2027-"):
+        assert engine not in timeline, engine
 
     # the demo refuses to mix with existing data; --reset is SQLite only
     cli.fails(8, "demo")
@@ -563,8 +581,10 @@ def test_task_extend_to_date_and_approver(ready: tuple[Cli, str]) -> None:
     out = cli(
         *sh(f"--as {COORD} task extend {first} --to {target} --reason Long --approver {MANAGER}")
     )
-    assert f"due {format_date(target)}" in out
-    assert f"approver={MANAGER}" in cli("activity", "show", ref)
+    assert f"due {format_deadline_date(target)}" in out
+    assert f"to {format_date(target)}, approved by Morgan Manager: Long" in cli(
+        "activity", "show", ref
+    )
     line = cli.fails(
         4, *sh(f"--as {COORD} task extend {first} --by 1 --reason r --approver nobody@scp.example")
     )
@@ -703,10 +723,12 @@ def test_deliver_into_the_catcher_and_read_it_back(ready: tuple[Cli, str]) -> No
     cli, ref = ready
     _issue(cli, ref)
     listed = cli("outbox", "list", "--status", "pending")
-    assert listed.count("audit_tool_issued") == 3  # the police lead and deputy, the ICB lead
+    assert listed.count("Audit tool issued") == 3  # the police lead and deputy, the ICB lead
+    assert "audit_tool_issued" not in listed
+    assert listed.count("Waiting to be sent") == 3
     out = cli("outbox", "deliver")
     assert "sent 3, retrying later 0, failed 0" in out
-    assert "pending" not in cli("outbox", "list", "--status", "pending")
+    assert cli("outbox", "list", "--status", "pending") == "(none)\n"
     mail = cli("mail", "list")
     assert mail.count(f"{ref}: audit tool issued") == 3
     shown = cli("mail", "show", "1")
@@ -716,11 +738,14 @@ def test_deliver_into_the_catcher_and_read_it_back(ready: tuple[Cli, str]) -> No
     first = re.search(r"^(\d+)\s", cli("outbox", "list", "--status", "sent").splitlines()[1])
     assert first is not None
     detail = cli("outbox", "show", first.group(1))
+    assert detail.startswith(f"email {first.group(1)}: Audit tool issued (1 attempt)\n")
     assert "sent 250" in detail
     assert "Message-ID: <" in detail
     timeline = cli("activity", "show", ref)
-    assert "email 'audit_tool_issued' to " in timeline
-    assert ": sent " in timeline
+    assert "Email “Audit tool issued” to lead@police.northshire.example (the agency's lead)" in (
+        timeline
+    )
+    assert re.search(r": sent \d+ \w+ \d{4} at (\d+(:\d\d)?[ap]m|midday|midnight)\n", timeline)
 
 
 def test_failed_email_is_listed_and_can_be_retried(ready: tuple[Cli, str]) -> None:

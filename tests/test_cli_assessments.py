@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 
+from sef_workflow.calendar import format_period
 from sef_workflow.reports.figures import reporting_year
 from sef_workflow.reports.model import SECTION_TITLES
 
@@ -116,7 +117,12 @@ def assessments(cli: Cli, ref: str) -> dict[str, list[str]]:
         "MODERATED",
         "DIFFER",
     ]
-    return {r.split()[2]: r.split() for r in rows[1:]}
+    # columns are aligned, and a form's title has spaces: cut each row where its header starts
+    starts = [m.start() for m in re.finditer(r"\S+", rows[0])]
+    cut = [
+        [r[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)] for r in rows[1:]
+    ]
+    return {cells[2]: cells for cells in cut}
 
 
 def answer_block(shown: str, number: str) -> str:
@@ -191,7 +197,9 @@ def test_section11_round(cli: Cli) -> None:
         assert any(p.startswith(f"  - Question {number} (standard ") for p in problems), number
     assert cli("--as", POL_LEAD, "assessment", "show", str(pol)) == shown
     assert re.search(
-        rf"^{pol}\s+{ref}\s+POL\s+s11_return\s+requested\s", cli("task", "list"), re.MULTILINE
+        rf"^{pol}\s+{ref}\s+POL\s+Section 11 self-assessment\s+Requested\s",
+        cli("task", "list"),
+        re.MULTILINE,
     )
 
     # one agency cannot see or answer another's form
@@ -216,14 +224,14 @@ def test_section11_round(cli: Cli) -> None:
     assert "rating: 2 – Met\n" in kept
     assert "evidence: Single-agency audit programme (fictional)" in kept
     assert f"Complete: ready to submit (sef assessment submit {pol})" in shown
-    version = re.search(r"^  assessment \d+, task \d+ \(requested\); version (\d+)$", shown, re.M)
+    version = re.search(r"^  assessment \d+, task \d+ \(Requested\); version (\d+)$", shown, re.M)
     assert version, shown
     out = cli(
         "--as", POL_LEAD, "assessment", "submit", str(pol), "--expected-version", version.group(1)
     )
     assert re.fullmatch(
-        rf"task {pol} of {ref}: requested -> submitted; assessment \d+ submitted "
-        rf"\({len(S11_QUESTIONS)} ratings\)\n",
+        rf"task {pol} of {ref}: assessment \d+ submitted "
+        rf"\({len(S11_QUESTIONS)} ratings\)\. Now: Submitted\n",
         out,
     )
     line = cli.fails(5, "--as", POL_LEAD, "assessment", "answer", str(pol), "--rating", "1.1=0")
@@ -236,7 +244,7 @@ def test_section11_round(cli: Cli) -> None:
     moderation = tasks_by_agency(coord(cli, "activity", "fire", ref, "start_moderation"))
     listed = assessments(cli, ref)
     total = len(S11_QUESTIONS)
-    assert listed["POL"][5:] == ["submitted", f"{total}/{total}", f"0/{total}", "0"]
+    assert listed["POL"][5:] == ["Submitted", f"{total}/{total}", f"0/{total}", "0"]
     pol_a, icb_a = listed["POL"][0], listed["ICB"][0]
 
     # moderation: a different rating needs a reason; the same one does not
@@ -265,7 +273,10 @@ def test_section11_round(cli: Cli) -> None:
     line = cli.fails(
         5, "--as", COORD, "task", "fire", str(moderation["Constabulary"]), "finish_moderation"
     )
-    assert f"{total - 2} answers have no moderated rating yet" in line
+    assert (
+        f"{total - 2} answers of POL's Section 11 self-assessment still need a moderated rating"
+        in line
+    )
     cli.fails(7, "--as", POL_LEAD, "assessment", "moderate", pol_a, "--rating", "1.3=2")
     hidden = cli("--as", POL_LEAD, "assessment", "show", str(pol))
     assert "moderated:" not in hidden
@@ -312,14 +323,14 @@ def test_section11_round(cli: Cli) -> None:
     )
     assert len(table) == 3
     rows = list(csv.DictReader(io.StringIO(cli("assessment", "disagreements", ref, "--csv"))))
-    assert [(r["agency_code"], r["question"], r["difference"]) for r in rows] == [
+    assert [(r["Agency code"], r["Question"], r["Difference"]) for r in rows] == [
         ("POL", "1.1", "-2"),
         ("ICB", "2.1", "1"),
     ]
-    assert rows[0]["self_rating"] == "3 – Exceeded"
-    assert rows[0]["moderated_rating"] == "1 – Partially met"
-    assert rows[1]["reason"] == "Statement seen in every team's induction pack (fictional)"
-    assert rows[0]["question_text"].startswith("Senior managers have clear responsibility")
+    assert rows[0]["Self rating"] == "3 – Exceeded"
+    assert rows[0]["Moderated rating"] == "1 – Partially met"
+    assert rows[1]["Reason"] == "Statement seen in every team's induction pack (fictional)"
+    assert rows[0]["Question text"].startswith("Senior managers have clear responsibility")
 
     # finishing moderation releases the moderated ratings to the agency, and freezes them
     for task_id in moderation.values():
@@ -397,7 +408,8 @@ def test_second_cycle_carries_answers_forward_until_reviewed(cli: Cli) -> None:
 
     cli("--as", POL_LEAD, "assessment", "answer", task, "--reviewed", S11_QUESTIONS[-1])
     out = cli("--as", POL_LEAD, "assessment", "submit", task)
-    assert f"task {task} of {second}: requested -> submitted" in out
+    assert f"task {task} of {second}: assessment " in out
+    assert out.endswith(". Now: Submitted\n")
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -442,7 +454,7 @@ def test_bad_answers_exit_non_zero_and_change_nothing(cli: Cli) -> None:
         8, "--as", POL_LEAD, "assessment", "answer", audit_task, "--evidence", "impact.2=Text"
     )
     assert "question impact.2 (standard impact) takes no evidence; nothing was saved" in line
-    assert assessments(cli, audit)["POL"][5:7] == ["draft", f"0/{len(AUDIT_QUESTIONS)}"]
+    assert assessments(cli, audit)["POL"][5:7] == ["Draft", f"0/{len(AUDIT_QUESTIONS)}"]
 
 
 # ----------------------------------------------------------------------------- meetings, findings
@@ -480,7 +492,7 @@ def test_judgements_findings_and_actions(cli: Cli) -> None:
         "impact=superb",
     )
     assert "'superb' is not a rating on the Ofsted four-point judgement scale" in line
-    assert "state: Audit meeting (meeting)" in cli("activity", "show", ref)
+    assert "state: Audit meeting;" in cli("activity", "show", ref)
     assert "-" not in assessments(cli, ref)
     ratings = dict(
         zip(
@@ -498,12 +510,17 @@ def test_judgements_findings_and_actions(cli: Cli) -> None:
         "--evidence",
         "impact=The child now attends school every day (fictional)",
     )
-    assert out.startswith(f"{ref}: meeting -> findings (record_judgements)\n")
+    assert out.startswith(f"{ref}: Record the meeting's judgements. Now: Findings report\n")
     m = re.search(r"judgements recorded: assessment (\d+) \(6 ratings\)", out)
     assert m, out
     judged = assessments(cli, ref)["-"]
     assert judged[0] == m.group(1)
-    assert judged[3:7] == ["maa_judgements", "first", "submitted", "6/6"]
+    assert judged[3:7] == [
+        "Multi-agency audit meeting judgements",
+        "first audit",
+        "Submitted",
+        "6/6",
+    ]
     shown = coord(cli, "assessment", "show", "--assessment", m.group(1))
     assert shown.startswith(f"Multi-agency audit meeting judgements: {ref}, the partnership\n")
     assert "rating: Requires improvement" in answer_block(shown, "assessment")
@@ -614,17 +631,17 @@ def test_judgements_findings_and_actions(cli: Cli) -> None:
     assert listing[0].split() == ["ID", "KIND", "AGENCY", "QUESTION", "ACTIONS", "TEXT"]
     rows = {ln.split()[0]: ln for ln in listing[1:]}
     assert len(rows) == 3
-    assert re.match(r"\d+\s+finding\s+-\s+-\s+-\s+Strategy discussions", rows[found.group(1)])
+    assert re.match(r"\d+\s+Finding\s+-\s+-\s+-\s+Strategy discussions", rows[found.group(1)])
     assert re.match(
-        rf"\d+\s+recommendation\s+POL\s+-\s+{first_action.group(1)} \(in_progress\)\s+Record the",
+        rf"\d+\s+Recommendation\s+POL\s+-\s+{first_action.group(1)} \(In progress\)\s+Record the",
         rows[recommended.group(1)],
     )
     from_question = next(
         r for k, r in rows.items() if k not in (found.group(1), recommended.group(1))
     )
     assert re.match(
-        rf"\d+\s+recommendation\s+ICB\s+single_agency_audit joint_working\.1\s+"
-        rf"{second_action.group(1)} \(in_progress\)\s+"
+        rf"\d+\s+Recommendation\s+ICB\s+single_agency_audit joint_working\.1\s+"
+        rf"{second_action.group(1)} \(In progress\)\s+"
         r"Single-agency audit tool, question joint_working\.1: ",
         from_question,
     )
@@ -697,9 +714,10 @@ def test_report_in_every_format(cli: Cli, tmp_path: Path, monkeypatch: pytest.Mo
     start, end = reporting_year(_london_today(), 4)
     text = cli("report")
     assert text.startswith(
-        f"The four questions: {start.isoformat()} to {end.isoformat()}\n"
+        f"The four questions: {format_period(start, end)}\n"
         "Northshire Safeguarding Children Partnership"
     )
+    assert f"\nPeriod: {format_period(start, end)}; generated " in text
     for title in [*FOUR_QUESTIONS, SECTION_TITLES["section11"]]:
         assert f"\n{title}\n{'=' * len(title)}\n" in text
     audits = _text_row(text, "Activities by type", "Multi-agency themed audit")
@@ -721,7 +739,8 @@ def test_report_in_every_format(cli: Cli, tmp_path: Path, monkeypatch: pytest.Mo
 
     # the same figures in the CSV, on standard output and in a file
     rows = list(csv.reader(io.StringIO(cli("report", "--format", "csv"))))
-    assert rows[0] == ["Report", f"The four questions: {start.isoformat()} to {end.isoformat()}"]
+    assert rows[0] == ["Report", f"The four questions: {format_period(start, end)}"]
+    assert ["Period (YYYY-MM-DD)", start.isoformat(), end.isoformat()] in rows
     assert ["Multi-agency themed audit", "1", "0", "0", "1"] in rows
     out = cli("report", "--output", str(tmp_path / "r.csv"))
     assert out.splitlines()[0].startswith("report ")
@@ -788,9 +807,11 @@ def _section_sizes(text: str) -> list[int]:
 
 def test_report_periods_and_bad_input(cli: Cli, tmp_path: Path) -> None:
     out = cli("report", "--year", "2025")
-    assert out.startswith("The four questions: 2025-04-01 to 2026-03-31\n")
+    assert out.startswith("The four questions: 1 April 2025 to 31 March 2026\n")
     out = cli("report", "--from", "2026-01-01", "--to", "2026-03-31", "--format", "csv")
-    assert next(csv.reader(io.StringIO(out)))[1] == "The four questions: 2026-01-01 to 2026-03-31"
+    assert next(csv.reader(io.StringIO(out)))[1] == (
+        "The four questions: 1 January 2026 to 31 March 2026"
+    )
 
     target = tmp_path / "never.xlsx"
     missing = tmp_path / "missing" / "r.csv"
@@ -799,7 +820,7 @@ def test_report_periods_and_bad_input(cli: Cli, tmp_path: Path) -> None:
         (["--from", "2026-01-01", "--to", "31/12/2026"], "--to '31/12/2026': not a date"),
         (
             ["--from", "2026-12-01", "--to", "2026-01-01"],
-            "The report period ends on 2026-01-01, before it starts on 2026-12-01",
+            "The report period ends on 1 January 2026, before it starts on 1 December 2026",
         ),
         (["--from", "2026-01-01"], "give both --from and --to (or --year for a reporting year)"),
         (["--year", "2026", "--to", "2026-12-31"], "give either --from and --to, or --year"),

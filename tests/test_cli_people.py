@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 import sef_workflow.app
-from sef_workflow.calendar import WorkingCalendar, format_date
+from sef_workflow.calendar import WorkingCalendar, format_deadline_date
 from sef_workflow.cli.agencies_staff import PURPOSES_HELP, _tasks_text
 from sef_workflow.config import load_settings
 from sef_workflow.models import CONTACT_PURPOSES, WebSession
@@ -399,7 +399,11 @@ def test_task_give_to_a_named_contact_a_colleague_and_back(cli: Cli, config: Pat
     )
     assert _holder(config, pol) == (None, None)
     timeline = cli("activity", "show", _ref(config, pol))
-    assert "task_given" in timeline
+    task = "“Single-agency audit return: Northshire Constabulary (fictional)”"
+    assert f" gave {task} to Gray Analyst (fictional): Your figures\n" in timeline
+    assert f" gave {task} to Jo Colleague (fictional)\n" in timeline
+    assert f"Casey Coord gave {task} to " in timeline
+    assert "task_given" not in timeline
 
 
 def _ref(config: Path, task_id: int) -> str:
@@ -450,7 +454,7 @@ def test_task_give_is_refused(cli: Cli, config: Path) -> None:
     )
     assert "no task with id 999" in cli.fails(4, *sh(f"--as {COORD} task give 999 {POL_LEAD}"))
     line = cli.fails(8, *sh(f"--as {COORD} task give {pol} {POL_LEAD}"))
-    assert line.endswith(f"is already with {POL_LEAD}")
+    assert line.endswith(f"is already with Lead Police ({POL_LEAD})")
 
     assert _holder(config, pol) == (None, None)
     assert _holder(config, icb) == (None, None)
@@ -517,7 +521,7 @@ def test_task_more_time_agreed_by_the_senior_manager(cli: Cli, config: Path) -> 
     assert _deadline(config, pol)[0] == due
 
     out = cli(*sh(f"--as {POL_CHIEF} task more-time {pol} --agree"))
-    assert out == f"More time agreed: task {pol} is now due {format_date(asked)}\n"
+    assert out == f"More time agreed: task {pol} is now due {format_deadline_date(asked)}\n"
     assert _deadline(config, pol) == (asked, due, None)
 
     # nothing is waiting any more
@@ -542,7 +546,8 @@ def test_task_more_time_declined_by_the_coordinator(cli: Cli, config: Path) -> N
         )
     )
     assert out == (
-        f"More time declined: task {icb} is still due {format_date(due)}; the agency is told why\n"
+        f"More time declined: task {icb} is still due {format_deadline_date(due)}; "
+        "the agency is told why\n"
     )
     assert _deadline(config, icb) == (due, due, None)
     assert _emails(config, icb, "more_time_declined") == [ICB_LEAD]

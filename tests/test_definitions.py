@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections import deque
@@ -1037,3 +1038,98 @@ def test_documentation_names_every_allowed_value() -> None:
     ]
     missing = [v for v in allowed if not re.search(rf"[`\"]{re.escape(v)}[`\":]", text)]
     assert missing == []
+
+
+# ---------------------------------------------------------------------------------------
+# who can get past a guard: `sef workflows check` fails a workflow offering a role a
+# transition whose guard only another role can satisfy, with no way to ask them
+
+
+def _unreachable_sign_off(tmp_path: Path) -> Path:
+    """The shipped action plan, but a manager can no longer send an action back: the
+    manager's sign-off waits on evidence of impact only the agency (or a coordinator) can
+    give, and nothing lets the manager ask for it."""
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    text = (WORKFLOWS / "action_plan.toml").read_text(encoding="utf-8")
+    old = (
+        'trigger = "send_back"\ntitle = "Not yet: send back to the agency"\n'
+        'source = "completion_submitted"\ndest = "in_progress"\nroles = ["coordinator", "manager"]'
+    )
+    assert old in text
+    (folder / "action_plan.toml").write_text(
+        text.replace(old, old.replace('["coordinator", "manager"]', '["coordinator"]')),
+        encoding="utf-8",
+    )
+    return folder
+
+
+def test_workflows_check_fails_on_a_guard_the_role_cannot_get_past(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sef_workflow.cli import main
+
+    folder = _unreachable_sign_off(tmp_path)
+    config = tmp_path / "sef.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "sef.db"}"\n'
+        f'[workflows]\ndirectory = "{folder}"\ntemplates = "{ROOT / "notifications"}"\n'
+        f'forms = "{ROOT / "forms"}"\n',
+        encoding="utf-8",
+    )
+    env = {k: None for k in os.environ if k.startswith("SEF_")}
+    result = CliRunner().invoke(
+        main, ["workflows", "check"], env={**env, "SEF_CONFIG": str(config)}, prog_name="sef"
+    )
+    assert result.exit_code == 9, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {folder / 'action_plan.toml'}: key ")
+    assert "'tasks.action.transitions[6] (sign_off).guards[0]'" in line
+    assert "role 'manager' is offered 'sign_off' from 'completion_submitted'" in line
+    assert (
+        "only agency, coordinator can satisfy its guard 'task_has:evidence_of_completion'" in line
+    )
+    assert "no transition lets manager ask them" in line
+    # the shipped file, with its send_back open to managers, passes
+    with pytest.raises(DefinitionError, match=r"sign_off\).guards\[0\]"):
+        load_file(folder / "action_plan.toml")
+    assert load_file(WORKFLOWS / "action_plan.toml").name == "action_plan"
+
+
+def test_a_guard_nobody_can_satisfy_is_rejected(tmp_path: Path) -> None:
+    text = (WORKFLOWS / "themed_audit.toml").read_text(encoding="utf-8")
+    old = 'guards = ["tasks_done:audit_return"]'
+    assert old in text
+    path = tmp_path / "themed_audit.toml"
+    path.write_text(text.replace(old, 'guards = ["activity_has:chair_name"]'), encoding="utf-8")
+    with pytest.raises(DefinitionError) as refused:
+        load_file(path)
+    assert "key 'transitions[2] (convene_meeting).guards[0]'" in str(refused.value)
+    assert "nobody can ever satisfy guard 'activity_has:chair_name'" in str(refused.value)
+    # a guard on the transition's own input is satisfied by its form
+    path.write_text(text.replace(old, 'guards = ["activity_has:meeting_date"]'), encoding="utf-8")
+    assert load_file(path).name == "themed_audit"
+
+
+def test_shipped_workflows_let_every_role_past_every_guard(shipped: dict[str, Workflow]) -> None:
+    """Every guarded transition of the shipped files: its roles satisfy the guard, or are
+    given a way to ask (the action plan's sign-off asks through send_back)."""
+    from sef_workflow.definitions import ask_for, covers, need_of
+
+    wf = shipped["action_plan"]
+    kind = wf.tasks["action"]
+    sign_off = kind.transition_for("sign_off", "completion_submitted")
+    assert sign_off is not None
+    need = need_of(wf, kind, sign_off, "task_has:evidence_of_impact")
+    assert (need.field, set(need.roles)) == ("evidence_of_impact", {"agency", "coordinator"})
+    assert not covers(need.roles, "manager")
+    asked = ask_for(
+        kind,
+        sign_off,
+        "completion_submitted",
+        need,
+        lambda roles: "manager" in roles,
+        ["agency"],
+    )
+    assert asked is not None
+    assert asked.trigger == "send_back"

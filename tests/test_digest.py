@@ -193,9 +193,9 @@ def test_weekly_digests(partnership: Service, clock: FakeClock) -> None:
         (ICB.name, ["MAA-2026-001"]),
     ]
     text = manager.text_body
-    assert text.count("Overdue by 5 working days (due Mon 2 Feb 2026)") == 2  # CSPR, POL
-    assert "Overdue by 3 working days (due Wed 4 Feb 2026)" in text  # ICB, extended
-    assert "Due Mon 9 Feb 2026 (due today)" in text  # POL, the re-audit
+    assert text.count("Overdue by 5 working days (due 2 February 2026)") == 2  # CSPR, POL
+    assert "Overdue by 3 working days (due 4 February 2026)" in text  # ICB, extended
+    assert "Due 9 February 2026 (due today)" in text  # POL, the re-audit
     assert CSC.name not in text  # answered
     assert f"{BASE_URL}/activities/MAA-2026-002" in text
     html = manager.html_body
@@ -219,13 +219,13 @@ def test_weekly_digests(partnership: Service, clock: FakeClock) -> None:
         "MAA-2026-001",
         "MAA-2026-002",
     ]
-    assert "Overdue by 5 working days (due Mon 2 Feb 2026)" in police.text_body
-    assert "Due Mon 9 Feb 2026 (due today)" in police.text_body
+    assert "Overdue by 5 working days (due 2 February 2026)" in police.text_body
+    assert "Due 9 February 2026 (due today)" in police.text_body
     assert review_ref not in _everything(police)  # the business unit's own step
 
     health = by_to[ICB.lead_email]
     assert health.cc_addrs == []  # no deputy on record
-    assert "Overdue by 3 working days (due Wed 4 Feb 2026)" in health.text_body
+    assert "Overdue by 3 working days (due 4 February 2026)" in health.text_body
     assert "MAA-2026-002" not in _everything(health)  # extended to March: not due soon
 
     with partnership.db.read() as session:
@@ -262,8 +262,8 @@ def test_weekly_digests(partnership: Service, clock: FakeClock) -> None:
     assert len(later) == 4
     manager8 = next(n for n in later if n.to_addr == MANAGER.id)
     assert manager8.message_id != manager.message_id
-    assert manager8.text_body.count("Overdue by 10 working days (due Mon 2 Feb 2026)") == 2
-    assert "Overdue by 5 working days (due Mon 9 Feb 2026)" in manager8.text_body
+    assert manager8.text_body.count("Overdue by 10 working days (due 2 February 2026)") == 2
+    assert "Overdue by 5 working days (due 9 February 2026)" in manager8.text_body
 
 
 def test_nothing_due_sends_nothing(partnership: Service, clock: FakeClock) -> None:

@@ -199,12 +199,14 @@ def _open_cycle(page: Any, site: Site, title: str, cycle: str) -> str:
     page.fill("#in_cycle", cycle)
     page.click("form[action='/activities/new'] button[type=submit]:not([value=preview])")
     page.wait_for_load_state()
-    found = re.search(r"/activities/(S11-\d{4}-\d{3})$", page.url)
+    found = re.search(r"/activities/(S11-\d{4}-\d{3})(?:\?|$)", page.url)
     assert found is not None, page.url
     ref = found.group(1)
     form = page.locator("#form-issue_tool")
-    returns = (date.today() + timedelta(days=42)).isoformat()
-    form.locator("#t-issue_tool-in_return_date").fill(returns)
+    returns = date.today() + timedelta(days=42)  # a date as day, month and year
+    form.locator("#t-issue_tool-in_return_date").fill(str(returns.day))
+    form.locator("#t-issue_tool-in_return_date-month").fill(str(returns.month))
+    form.locator("#t-issue_tool-in_return_date-year").fill(str(returns.year))
     form.locator("button[type=submit]").click()
     page.wait_for_load_state()
     _check_page(page, ref)

@@ -153,7 +153,8 @@ def test_links_survive_scanners_and_each_contact_acts_as_themselves(
             _sign_in(coordinator, site.base, COORDINATOR, "sign-in-02-coordinator")
             coordinator.goto(f"{site.base}/activities/{ref}")
             timeline = coordinator.locator(".timeline").inner_text()
-            assert f"{DEPUTY} (agency)" in timeline, timeline
+            # the deputy by name, not the lead: each contact acts as themselves
+            assert "Blake Deputy of Northshire Constabulary (fictional) on “" in timeline, timeline
             _shot(coordinator, "sign-in-03-timeline-names-the-deputy")
 
             # the spent link says so and emails a new one in place

@@ -322,6 +322,10 @@ def test_pack_holds_the_whole_record(scenario: Scenario) -> None:
     assert row["agency"] == "ICB"
     assert row["task_id"] == str(s.tasks["ICB"])
     assert json.loads(row["inputs"]) == extension.inputs
+    # beside the keys, what happened in words
+    assert row["description"].endswith(f": {SCRIPT_REASON}") or SCRIPT_REASON in row["description"]
+    for engine in ("->", "{", "None", "_"):
+        assert all(engine not in r["description"] for r in timeline), engine
     csc_submit = next(e for e in events if e.trigger == "submit" and e.task_id == s.tasks["CSC"])
     # text a spreadsheet would run is defused
     assert json.loads(by_id[str(csc_submit.id)]["inputs"])["summary"] == "-1 outstanding"
@@ -491,8 +495,13 @@ def test_index_is_readable_and_escaped(scenario: Scenario) -> None:
     # self-contained: nothing loaded from anywhere else
     for external in ("src=", "<link", "://"):
         assert external not in index
-    # local time: Mon 5 Jan 2026 09:00 in London is the opening
-    assert "Mon 5 Jan 2026 09:00 GMT" in index
+    # local time, GOV.UK style: 9am on Monday 5 January 2026 in London is the opening
+    assert "<dd>5 January 2026 at 9am by Casey Coord</dd>" in index
+    # the timeline in sentences, by the definition's titles: no keys, arrows or dicts
+    timeline = index.split('id="timeline"')[1].split('id="decisions"')[0]
+    assert "Casey Coord opened the activity" in timeline
+    for engine in ("-&gt;", "→", "{", "None", "_", "2026-01"):
+        assert engine not in timeline, engine
     assert "POL (Northshire Constabulary (fictional))" in index
 
 

@@ -73,7 +73,8 @@ def test_request_goes_to_each_lead_and_each_deputy_in_an_email_of_their_own(
         for other in others:
             assert other not in row.text_body + row.html_body + row.subject
         assert row.subject.startswith("MAA-2026-001")
-        assert "http://127.0.0.1:8000/activities/MAA-2026-001" in row.text_body
+        # the link leads to the agency's own task
+        assert f"http://127.0.0.1:8000/tasks/{row.task_id}" in row.text_body
 
 
 def test_subject_carries_only_reference_and_type(partnership: Service) -> None:
@@ -214,7 +215,7 @@ def test_agency_emails_keep_a_link_that_signs_nobody_in(partnership: Service) ->
         assert "works for 72 hours" in row.html_body
 
 
-def test_staff_emails_keep_the_activity_link(partnership: Service) -> None:
+def test_staff_emails_link_to_the_task(partnership: Service) -> None:
     partnership.notifier.sign_in_links = True
     _issue(partnership)
     task = next(r for r in _rows(partnership) if r.to_addr.startswith("lead@csc"))
@@ -226,7 +227,7 @@ def test_staff_emails_keep_the_activity_link(partnership: Service) -> None:
     received = _rows(partnership)[-1]
     assert received.recipient_role == "coordinator"
     assert received.sign_in_next is None
-    assert "http://127.0.0.1:8000/activities/MAA-2026-001" in received.text_body
+    assert f"http://127.0.0.1:8000/tasks/{task.task_id}" in received.text_body
     assert "/login/" not in received.text_body
     assert "works for" not in received.text_body
 

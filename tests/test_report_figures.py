@@ -746,7 +746,7 @@ def report(database: Database, registry: Registry, forms: FormRegistry) -> Repor
 def test_report_has_the_five_sections_and_every_table_says_how_it_is_counted(
     report: Report,
 ) -> None:
-    assert report.title == "The four questions: 2026-04-01 to 2027-03-31"
+    assert report.title == "The four questions: 1 April 2026 to 31 March 2027"
     assert report.partnership == "Northshire Safeguarding Children Partnership (fictional)"
     assert (report.period_start, report.period_end) == (START, END)
     assert report.generated_at == NOW

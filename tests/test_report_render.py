@@ -253,7 +253,8 @@ def test_cell_text() -> None:
     assert cell_text(66.666) == "66.67"
     assert cell_text(2.5) == "2.5"
     assert cell_text(70.0) == "70"
-    assert cell_text(date(2025, 4, 1)) == "1 Apr 2025"
+    assert cell_text(date(2025, 4, 1)) == "1 April 2025"
+    assert cell_text(datetime(2025, 7, 1, 13, 30, tzinfo=UTC)) == "1 July 2025 at 2:30pm"
     assert cell_text(None) == "–"
     assert cell_text(Rated("Good", "green", 2)) == "Good"
 
@@ -461,9 +462,11 @@ def test_report_csv() -> None:
     rows = list(csv.reader(io.StringIO(report_csv(report), newline="")))
     assert rows[0] == ["Report", "Quality assurance report"]
     assert rows[1] == ["Partnership", PARTNERSHIP]
-    assert rows[2] == ["Period", "2024-04-01", "2025-03-31"]
-    assert rows[3] == ["Generated", "2025-04-02T09:30:00+00:00"]
-    i = 4
+    assert rows[2] == ["Period", "1 April 2024 to 31 March 2025"]
+    assert rows[3] == ["Period (YYYY-MM-DD)", "2024-04-01", "2025-03-31"]
+    assert rows[4] == ["Generated", "2 April 2025 at 10:30am"]
+    assert rows[5] == ["Generated (UTC, ISO 8601)", "2025-04-02T09:30:00+00:00"]
+    i = 6
     for section in report.sections:
         for table in section.tables:
             assert rows[i] == []
@@ -686,6 +689,9 @@ def _page(error: str | None = None) -> str:
         .render(
             report=_report(),
             chart_svg=chart_svg,
+            cell_text=cell_text,
+            page_errors=[("start", error)] if error else [],
+            success="",
             period_form={"start": "2024-04-01", "end": "2025-03-31", "error": error},
             downloads={
                 "csv": "/reports/quality.csv?start=2024-04-01",
@@ -713,7 +719,7 @@ def test_report_page() -> None:
     assert 'href="/reports/quality.csv?start=2024-04-01"' in html
     assert 'href="/reports/quality.xlsx?start=2024-04-01"' in html
     assert 'href="/reports/annual?start=2024-04-01"' in html
-    assert "1 Apr 2024 to 31 Mar 2025" in text
+    assert "1 April 2024 to 31 March 2025" in text  # the period, under a title without it
     assert "There is a problem" not in text
     for section in report.sections:
         assert f'<h2 id="{section.key}">{section.title}</h2>' in html
@@ -733,9 +739,9 @@ def test_report_page() -> None:
     ) in html
     assert '<th scope="col" class="numeric">Requested</th>' in html
     assert '<td class="numeric">72.7</td>' in html
-    assert "<td>6 Jan 2025</td>" in html
+    assert "<td>6 January 2025</td>" in html
     assert "Riverside Academy Trust &lt;&amp;&gt; (fictional)" in html
-    assert "Generated 2 Apr 2025 09:30 UTC." in text
+    assert "Generated 2 April 2025 at 10:30am." in text  # 09:30 UTC is 10:30 BST
 
 
 def test_report_page_shows_the_period_error() -> None:

@@ -74,7 +74,10 @@ def test_guard_refuses_until_returns_accepted(partnership: Service) -> None:
     ref = _open_audit(partnership)
     partnership.fire(COORDINATOR, ref, "sample_cases", {"sample_size": 4})
     tasks = partnership.fire(COORDINATOR, ref, "issue_audit_tools").created_tasks
-    with pytest.raises(GuardFailed, match="3 of 3 'audit_return' tasks are still open"):
+    with pytest.raises(
+        GuardFailed,
+        match=r"waiting for 3 of 3 single-agency audit returns \(CSC, ICB, POL\)",
+    ):
         partnership.fire(COORDINATOR, ref, "convene_meeting", {"meeting_date": "2026-02-10"})
     for task in tasks:
         agency = Actor(id="lead@x.example", role="agency", agency_id=task.agency_id)
@@ -330,7 +333,7 @@ def test_action_plan_from_action_to_sign_off(partnership: Service) -> None:
         "submit_completion",
         {"evidence_of_completion": "Nine of ten discussions had health"},
     )
-    with pytest.raises(GuardFailed, match="evidence_of_impact"):
+    with pytest.raises(GuardFailed, match=r"needs evidence of impact from the agency \(POL\)"):
         partnership.fire_task(MANAGER, action.id, "sign_off")
     partnership.fire_task(
         lead,

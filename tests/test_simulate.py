@@ -95,19 +95,23 @@ def test_agency_that_answers_gets_the_request_and_no_reminder(christmas: Simulat
     replies = [s for s in christmas.steps if s.kind == "reply"]
     assert [(s.day, s.time) for s in replies] == [(date(2025, 12, 4), NINE)]
     assert POL in replies[0].text
-    assert "submitted" in replies[0].text
+    assert "Submit the audit return" in replies[0].text
+    assert replies[0].text.endswith("Now: Submitted")
 
 
 def test_steps_tell_the_story_in_order(christmas: Simulation) -> None:
     first_day = [(s.kind, s.text) for s in christmas.steps if s.day == date(2025, 12, 1)]
     kinds = [k for k, _ in first_day]
     assert kinds[:3] == ["state", "state", "state"]  # opened, sample_cases, issue_audit_tools
-    assert "issue_audit_tools" in first_day[2][1]
-    assert "awaiting_returns" in first_day[2][1]
+    assert first_day[2][1] == (
+        "Casey Coordinator: Issue audit tools to agencies. Now: Awaiting audit returns"
+    )
     tasks = [t for k, t in first_day if k == "task"]
     assert tasks == [
-        f"created Single-agency audit return: {POL}, due Wed 31 Dec 2025 (20 working days)",
-        f"created Single-agency audit return: {ICB}, due Wed 31 Dec 2025 (20 working days)",
+        f"Added the task “Single-agency audit return: {POL}”, due Wednesday 31 December 2025 "
+        "(20 working days)",
+        f"Added the task “Single-agency audit return: {ICB}”, due Wednesday 31 December 2025 "
+        "(20 working days)",
     ]
     assert kinds.count("email") == 4  # each agency's lead and deputy
     assert [(s.day, s.time) for s in christmas.steps] == sorted(
@@ -142,7 +146,7 @@ def test_statutory_clock_over_easter_reminds_coordinator_and_managers(
     ]
     # 15 working days from awareness on Mon 30 Mar: Good Friday and Easter Monday do not
     # count, so the rapid review is due Wed 22 Apr.
-    assert any("due Wed 22 Apr 2026 (15 working days)" in s.text for s in easter.steps)
+    assert any("due Wednesday 22 April 2026 (15 working days)" in s.text for s in easter.steps)
     assert {role for _d, _t, role in statutory} == {"coordinator", "manager"}
     assert sorted({d for d, _t, _r in statutory}) == [
         date(2026, 4, 15),  # 5 working days before
@@ -216,23 +220,25 @@ def test_format_prints_day_by_day_with_a_summary(
 ) -> None:
     lines = format_simulation(christmas, cal)
     assert lines[0] == (
-        "Simulation of themed_audit MAA-2025-001: Mon 1 Dec 2025 to Tue 20 Jan 2026"
+        "Simulation of Multi-agency themed audit MAA-2025-001: 1 December 2025 to 20 January 2026"
     )
-    assert (
-        f"Mon 22 Dec 2025 09:00  email  reminder -> agency lead ({ICB}), 5 working days left"
-        in lines
-    )
-    assert f"Wed 31 Dec 2025 09:00  email  due_today -> agency lead ({ICB}), due today" in lines
-    assert any(line.startswith("Thu 4 Dec 2025 09:00  reply  ") for line in lines)
-    # a blank line before each day's first line
-    i = lines.index(
-        f"Mon 22 Dec 2025 09:00  email  reminder -> agency lead ({ICB}), 5 working days left"
-    )
-    assert lines[i - 1] == ""
+    reminder = f"  9am      Email     “Reminder” to the lead of {ICB}, 5 working days left"
+    assert reminder in lines
+    assert f"  9am      Email     “Due today” to the lead of {ICB}, due today" in lines
+    assert "  9am      Reply     " + POL in "\n".join(lines)
+    # each day under a heading with its weekday, after a blank line
+    i = lines.index(reminder)
+    assert lines[i - 2 : i] == ["", "Monday 22 December 2025"]
+    assert "Saturday" not in "\n".join(lines)  # no step falls at a weekend
     assert lines[-1] == (
-        "19 emails on 10 days: audit_tool_issued 4, return_received 1, reminder 4, "
-        "due_today 2, overdue_chaser 6, escalation_agency_manager 1, escalation_business_unit 1"
+        "19 emails on 10 days: “Audit tool issued” 4, “Return received” 1, “Reminder” 4, "
+        "“Due today” 2, “Overdue chaser” 6, “Escalation to the agency's senior manager” 1, "
+        "“Escalation to the business unit” 1"
     )
+    # plain English only: no keys, no dicts, no arrows, no ISO dates
+    text = "\n".join(lines)
+    for engine in ("->", "{", "_", "None", "2025-12-"):
+        assert engine not in text, engine
 
 
 def test_the_database_is_thrown_away(

@@ -493,8 +493,14 @@ def test_moderation_needs_a_reason_where_it_differs_and_feedback_waits_for_relea
     assert stored.answers["1.2"].moderated_rating == "2"
     assert len(stored.unmoderated()) == len(view.form.questions()) - 2
 
-    # finishing now is refused: answers are not all moderated
+    # finishing now is not offered, and refused: answers are not all moderated
     task_page = coordinator.get(f"/tasks/{pol_mod}").text
+    assert 'id="form-finish_moderation"' not in task_page
+    left = len(view.form.questions()) - 2
+    assert (
+        f"{left} answers of POL&#39;s Section 11 self-assessment still need a moderated rating"
+        in task_page
+    )
     version = svc.get_task(pol_mod)[0].version
     r = coordinator.post(
         f"/tasks/{pol_mod}/fire",
@@ -505,7 +511,8 @@ def test_moderation_needs_a_reason_where_it_differs_and_feedback_waits_for_relea
         },
     )
     assert r.status_code == 409
-    assert "answers_moderated" in r.text
+    assert "still need a moderated rating" in r.text
+    assert "answers_moderated" not in r.text
     # the rest agree with the self rating
     r = post_moderation(
         coordinator,
@@ -594,19 +601,19 @@ def test_challenge_list_and_csv(site: Site) -> None:
     expected = svc.disagreements(ref)
     assert [
         (
-            x["agency_code"],
-            x["question"],
-            x["self_rating"],
-            x["moderated_rating"],
-            int(x["difference"]),
-            x["reason"],
+            x["Agency code"],
+            x["Question"],
+            x["Self rating"],
+            x["Moderated rating"],
+            int(x["Difference"]),
+            x["Reason"],
         )
         for x in rows
     ] == [
         (d.agency_code, d.question, d.self_rating, d.moderated_rating, d.difference, d.reason)
         for d in expected
     ]
-    assert {x["agency_code"] for x in rows} == {"POL", "ICB"}
+    assert {x["Agency code"] for x in rows} == {"POL", "ICB"}
 
 
 def test_raise_an_action_from_a_question(site: Site) -> None:

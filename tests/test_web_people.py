@@ -133,7 +133,8 @@ def test_the_lead_gives_a_task_to_a_colleague_who_signs_in_and_answers(people: S
     page = lead.get(f"/tasks/{task_id}")
     assert "Give this task to someone else" in page.text
     assert (
-        "LADO POL (fictional) (lado@police.northshire.example), the agency&#39;s LADO" in page.text
+        "LADO POL (fictional) (lado@police.northshire.example), the agency&#39;s contact for LADO"
+        in page.text
     )
     csrf = token(lead, "/portal")
     # a colleague not listed needs a name and an address: refused, nothing changes
@@ -336,3 +337,24 @@ def test_agencies_page_names_and_removes_contacts(people: Site) -> None:
     )
     assert r.status_code == 403
     assert site.staff(ADMIN).get("/agencies").status_code == 200
+
+
+def test_a_stale_give_or_decision_says_so_and_changes_nothing(people: Site) -> None:
+    site = people
+    _ref, lado = lado_request(site)
+    task_id = lado["POL"]
+    coordinator = site.staff(COORDINATOR.id)
+    csrf = token(coordinator)
+    # nothing asked for: the decision is out of date, said on a page, not a blank 422
+    r = coordinator.post(
+        f"/tasks/{task_id}/more-time", data={"csrf_token": csrf, "decision": "agree"}
+    )
+    assert r.status_code == 409
+    assert "no longer allowed" in r.text
+    site.service.fire_task(COORDINATOR, task_id, "withdraw", reason="Not needed (fictional)")
+    before = site.service.get_task(task_id)[0]
+    r = coordinator.post(f"/tasks/{task_id}/give", data={"csrf_token": csrf, "to": POL_LEAD})
+    assert r.status_code == 409
+    assert "Nothing you sent was saved" in r.text
+    after = site.service.get_task(task_id)[0]
+    assert (after.version, after.assignee_email) == (before.version, before.assignee_email)

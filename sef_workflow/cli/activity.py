@@ -43,7 +43,11 @@ def activity_open(
     out = c.service.open_activity(
         c.actor(), workflow, title, list(agency_codes), parse_inputs(inputs), parent
     )
-    click.echo(f"{out.activity.ref} opened: {out.activity.title} [{out.activity.state}]")
+    from ..views import state_title
+
+    wf = c.app.registry.get(workflow)
+    now_in = state_title(wf, out.activity.state)
+    click.echo(f"{out.activity.ref} opened: {out.activity.title}. Now: {now_in}")
     print_created(out.created_tasks)
 
 
@@ -53,20 +57,25 @@ def activity_open(
 @click.option("--open", "open_only", is_flag=True, help="Only activities not yet closed.")
 @pass_ctx
 def activity_list(c: Context, workflow: str | None, state: str | None, open_only: bool) -> None:
-    """List activities, newest first."""
+    """List activities, newest first (--workflow and --state take the names `sef workflows
+    show` gives)."""
     from ..calendar import format_date
+    from ..views import state_title
 
-    rows = [
-        (
-            a.ref,
-            a.workflow,
-            a.state,
-            a.title[:50],
-            format_date(c.app.calendar.local_date(a.opened_at)),
+    workflows = c.app.registry.current()
+    rows = []
+    for a in c.service.list_activities(workflow, state, include_closed=not open_only):
+        wf = workflows.get(a.workflow)
+        rows.append(
+            (
+                a.ref,
+                wf.title if wf is not None else a.workflow,
+                state_title(wf, a.state),
+                a.title[:50],
+                format_date(c.app.calendar.local_date(a.opened_at)),
+            )
         )
-        for a in c.service.list_activities(workflow, state, include_closed=not open_only)
-    ]
-    print_table(rows, ("REF", "WORKFLOW", "STATE", "TITLE", "OPENED"))
+    print_table(rows, ("REF", "KIND", "STATE", "TITLE", "OPENED"))
 
 
 @activity.command("show")
@@ -74,26 +83,46 @@ def activity_list(c: Context, workflow: str | None, state: str | None, open_only
 @pass_ctx
 def activity_show(c: Context, ref: str) -> None:
     """Show an activity: state, allowed triggers, tasks with deadlines, and the timeline."""
-    from ..views import describe_task_deadline, email_line, event_line
+    from ..views import (
+        activity_data_rows,
+        describe_task_deadline,
+        email_line,
+        event_line,
+        task_state_title,
+    )
+    from .context import timeline_words
 
     service, cal = c.service, c.app.calendar
     act, wf, agencies_, tasks = service.get_activity(ref)
     now = service.clock.now()
     state = wf.states[act.state]
     click.echo(f"{act.ref}  {act.title}")
-    click.echo(f"  {wf.title}; state: {state.title} ({act.state}); version {act.version}")
+    click.echo(f"  {wf.title}; state: {state.title}; version {act.version}")
     if agencies_:
-        click.echo(f"  agencies: {', '.join(a.code for a in agencies_)}")
-    for key, value in act.data.items():
-        click.echo(f"  {key}: {value}")
-    allowed = wf.allowed_triggers(act.state)
-    click.echo(f"  allowed now: {', '.join(allowed) if allowed else 'nothing (closed)'}")
+        click.echo(f"  agencies: {', '.join(f'{a.name} ({a.code})' for a in agencies_)}")
+    for label, value in activity_data_rows(act.data, wf):
+        click.echo(f"  {label}: {value}")
+    allowed = [t for t in wf.transitions if act.state in t.sources]
+    if allowed:
+        click.echo("  allowed now (sef activity fire REF TRIGGER):")
+        for t in allowed:
+            click.echo(f"    {t.trigger}: {t.title}")
+    else:
+        click.echo("  allowed now: nothing (closed)")
     click.echo("\nTasks:")
-    rows = [(str(t.id), t.title[:60], t.state, describe_task_deadline(t, now, cal)) for t in tasks]
+    rows = [
+        (
+            str(t.id),
+            t.title[:60],
+            task_state_title(wf, t.kind, t.state),
+            describe_task_deadline(t, now, cal),
+        )
+        for t in tasks
+    ]
     print_table(rows, ("ID", "TASK", "STATE", "DEADLINE"))
     click.echo("\nTimeline:")
-    task_titles = {t.id: t.title for t in tasks}
-    lines = [(e.at, 0, e.id or 0, event_line(e, cal, task_titles)) for e in service.timeline(ref)]
+    words = timeline_words(c, wf, tasks)
+    lines = [(e.at, 0, e.id or 0, event_line(e, cal, words)) for e in service.timeline(ref)]
     lines += [
         (n.created_at, 1, n.id or 0, email_line(n, cal)) for n in service.notifications_for(ref)
     ]
@@ -119,8 +148,13 @@ def activity_fire(
     expect_version: int | None,
 ) -> None:
     """Fire TRIGGER on activity REF."""
+    from ..views import state_title
+
     out = c.service.fire(c.actor(), ref, trigger, parse_inputs(inputs), reason, expect_version)
-    click.echo(f"{out.activity.ref}: {out.from_state} -> {out.to_state} ({trigger})")
+    wf = c.service.get_activity(out.activity.ref)[1]
+    t = wf.transition_for(trigger, out.from_state or "")
+    what = t.title if t is not None else trigger
+    click.echo(f"{out.activity.ref}: {what}. Now: {state_title(wf, out.to_state)}")
     print_created(out.created_tasks)
     for child in out.spawned:
         click.echo(f"  opened {child.ref}: {child.title}")

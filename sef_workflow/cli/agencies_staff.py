@@ -89,10 +89,10 @@ def agencies_list(c: Context) -> None:
         (
             a.code,
             a.name,
-            a.sector,
+            a.sector.replace("_", " "),
             a.lead_email,
-            a.deputy_email or "-",
-            a.manager_email or "-",
+            a.deputy_email or "No deputy",
+            a.manager_email or "No senior manager",
             str(counts.get(a.id, 0)) if a.id is not None else "0",
             "" if a.active else "inactive",
         )

@@ -34,7 +34,24 @@ def _label(view: AssessmentView, rating: str | None) -> str:
 
 
 def _moment(c: Context, moment: Any) -> str:
-    return str(moment.astimezone(c.app.calendar.tz).strftime("%a %d %b %Y %H:%M"))
+    from ..calendar import format_moment
+
+    return format_moment(moment, c.app.calendar.tz)
+
+
+def _task_state(c: Context, view: AssessmentView) -> str:
+    """The state of the assessment's task by its title."""
+    from ..views import task_state_title
+
+    task = view.task
+    if task is None:
+        return ""
+    wf = c.app.registry.current().get(view.activity.workflow)
+    return task_state_title(wf, task.kind, task.state)
+
+
+#: which recording of a form an assessment is, in words
+_STAGES = {"return": "the agency's return", "first": "first audit", "reaudit": "re-audit"}
 
 
 def _print_assessment(c: Context, view: AssessmentView, staff: bool) -> None:
@@ -43,7 +60,11 @@ def _print_assessment(c: Context, view: AssessmentView, staff: bool) -> None:
     show_moderation = staff or view.moderation_released
     owner = f"{view.agency.name} ({view.agency.code})" if view.agency else "the partnership"
     click.echo(f"{view.form.title}: {view.activity.ref}, {owner}")
-    what = f"task {view.task.id} ({view.task.state})" if view.task else f"stage {a.stage}"
+    what = (
+        f"task {view.task.id} ({_task_state(c, view)})"
+        if view.task
+        else _STAGES.get(a.stage, a.stage.replace("_", " "))
+    )
     click.echo(f"  assessment {a.id}, {what}; version {a.version}")
     if a.status == "submitted":
         when = _moment(c, a.submitted_at) if a.submitted_at else "-"
@@ -165,9 +186,9 @@ def assessment_list(c: Context, ref: str) -> None:
                 str(a.id),
                 str(a.task_id) if a.task_id is not None else "-",
                 view.agency.code if view.agency else "-",
-                a.form_name,
-                a.stage,
-                a.status,
+                view.form.title,
+                _STAGES.get(a.stage, a.stage.replace("_", " ")),
+                a.status.capitalize(),
                 f"{rated}/{total}",
                 moderation,
                 str(len(view.disagreements())),
@@ -303,8 +324,8 @@ def assessment_submit(c: Context, task_id: int, expected_version: int | None) ->
     view = service.assessment_for_task(actor, task_id)
     rated = sum(1 for x in view.answers.values() if x.rating is not None)
     click.echo(
-        f"task {task_id} of {out.activity.ref}: {out.from_state} -> {out.to_state}; "
-        f"assessment {view.assessment.id} submitted ({rated} ratings)"
+        f"task {task_id} of {out.activity.ref}: assessment {view.assessment.id} submitted "
+        f"({rated} ratings). Now: {_task_state(c, view)}"
     )
 
 

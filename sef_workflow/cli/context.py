@@ -16,7 +16,10 @@ import click
 
 if TYPE_CHECKING:
     from ..app import App
+    from ..definitions import Workflow
+    from ..models import Task
     from ..service import Actor, Service
+    from ..views import Timeline
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -135,11 +138,18 @@ def print_table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> None:
 
 def print_created(tasks: Sequence[Any]) -> None:
     """One line per task a change created, with its due date."""
-    from ..calendar import format_date
+    from ..calendar import format_deadline_date
 
     for t in tasks:
-        due = f", due {format_date(t.due_on)}" if t.due_on else ""
+        due = f", due {format_deadline_date(t.due_on)}" if t.due_on else ""
         click.echo(f"  task {t.id}: {t.title}{due}")
+
+
+def timeline_words(c: Context, wf: Workflow, tasks: Sequence[Task]) -> Timeline:
+    """What a timeline printed here knows: the definition, the tasks and who is who."""
+    from ..views import Timeline
+
+    return Timeline.read(c.service, wf, tasks)
 
 
 def wrapped(text: str, indent: str, first: str | None = None) -> list[str]:

@@ -36,15 +36,19 @@ def finding_add(c: Context, ref: str, kind: str, text: str, agency: str | None) 
 @pass_ctx
 def finding_list(c: Context, ref: str) -> None:
     """List activity REF's findings and recommendations, with the actions answering each."""
+    from ..views import task_state_title
+
     rows = []
+    wf = c.service.get_activity(ref)[1]
     for f, agency, actions in c.service.findings(ref):
         rows.append(
             (
                 str(f.id),
-                f.kind,
+                f.kind.capitalize(),
                 agency.code if agency else "-",
                 f.question or "-",
-                ", ".join(f"{t.id} ({t.state})" for t in actions) or "-",
+                ", ".join(f"{t.id} ({task_state_title(wf, t.kind, t.state)})" for t in actions)
+                or "-",
                 f.text,
             )
         )
@@ -110,9 +114,9 @@ def action_raise(
     assert t is not None
     due = ""
     if t.due_on:
-        from ..calendar import format_date
+        from ..calendar import format_deadline_date
 
-        due = f", due {format_date(t.due_on)}"
+        due = f", due {format_deadline_date(t.due_on)}"
     click.echo(f"action task {t.id} in {out.activity.ref}: {t.title}{due}")
     if t.finding_id is not None:
         click.echo(f"  answers finding {t.finding_id}")

@@ -69,7 +69,12 @@ def judgements_record(
     out = c.service.fire(
         c.actor(), ref, trigger, parse_inputs(inputs), reason, expect_version, answers
     )
-    click.echo(f"{out.activity.ref}: {out.from_state} -> {out.to_state} ({trigger})")
+    from ..views import state_title
+
+    wf = c.service.get_activity(out.activity.ref)[1]
+    t = wf.transition_for(trigger, out.from_state or "")
+    what = t.title if t is not None else trigger
+    click.echo(f"{out.activity.ref}: {what}. Now: {state_title(wf, out.to_state)}")
     recorded = out.activity.data.get("assessment")
     if recorded is not None:
         click.echo(f"  judgements recorded: assessment {recorded} ({len(given)} ratings)")

@@ -26,7 +26,9 @@ def outbox() -> None:
 @pass_ctx
 def outbox_list(c: Context, status: str, activity_ref: str | None, limit: int) -> None:
     """List emails in the outbox, newest first, with why any failed."""
+    from ..calendar import format_moment
     from ..notify.delivery import list_outbox
+    from ..views import EMAIL_STATUS_WORDS, template_title, words
 
     c.service  # noqa: B018  (checks the schema)
     rows = list_outbox(c.app.db, None if status == "all" else status, activity_ref, limit)
@@ -36,16 +38,16 @@ def outbox_list(c: Context, status: str, activity_ref: str | None, limit: int) -
             (
                 str(n.id),
                 ref or "-",
-                n.template,
+                template_title(n.template, n.subject)[:50],
                 n.to_addr,
-                n.status,
+                EMAIL_STATUS_WORDS.get(n.status, words(n.status)),
                 str(n.attempts),
-                n.created_at.astimezone(cal.tz).strftime("%d %b %H:%M"),
+                format_moment(n.created_at, cal.tz),
                 (n.last_error or "")[:60],
             )
             for n, ref in rows
         ],
-        ("ID", "ACTIVITY", "TEMPLATE", "TO", "STATUS", "TRIES", "QUEUED", "LAST ERROR"),
+        ("ID", "ACTIVITY", "EMAIL", "TO", "STATUS", "TRIES", "QUEUED", "LAST ERROR"),
     )
 
 
@@ -55,14 +57,18 @@ def outbox_list(c: Context, status: str, activity_ref: str | None, limit: int) -
 @pass_ctx
 def outbox_show(c: Context, notification_id: int, body: bool) -> None:
     """Show one email: headers, state, and every delivery attempt with the server's reply."""
+    from ..calendar import format_moment
     from ..notify.delivery import get_notification
+    from ..views import email_state, recipient_text, template_title
 
     c.service  # noqa: B018
     n, attempts = get_notification(c.app.db, notification_id)
-    tz = c.app.calendar.tz
-    click.echo(f"email {n.id}: {n.template} ({n.status}, {n.attempts} attempts)")
+    cal = c.app.calendar
+    tries = f"{n.attempts} attempt{'' if n.attempts == 1 else 's'}"
+    click.echo(f"email {n.id}: {template_title(n.template, n.subject)} ({tries})")
+    click.echo(f"  Queued: {format_moment(n.created_at, cal.tz)}; {email_state(n, cal)}")
     click.echo(f"  Message-ID: {n.message_id}")
-    click.echo(f"  To: {n.to_addr} ({n.recipient_role})")
+    click.echo(f"  To: {n.to_addr} ({recipient_text(n.recipient_role)})")
     if n.cc_addrs:
         click.echo(f"  Cc: {', '.join(n.cc_addrs)}")
     click.echo(f"  Subject: {n.subject}")
@@ -73,7 +79,7 @@ def outbox_show(c: Context, notification_id: int, body: bool) -> None:
         click.echo(f"  Last error: {n.last_error}")
     click.echo("  Attempts:")
     for a in attempts:
-        at = a.at.astimezone(tz).strftime("%a %d %b %Y %H:%M:%S")
+        at = format_moment(a.at, cal.tz)
         code = f" {a.code}" if a.code else ""
         click.echo(f"    {at}  {a.worker}  {a.outcome}{code}  {a.detail or ''}".rstrip())
     if not attempts:
@@ -128,13 +134,14 @@ def mail() -> None:
 @pass_ctx
 def mail_list(c: Context) -> None:
     """List the messages the embedded mail catcher kept, oldest first."""
+    from ..calendar import format_moment
     from ..notify.catcher import list_messages
 
     folder = c.app.settings.catcher_dir()
     rows = [
         (
             str(i),
-            m.date.astimezone(c.app.calendar.tz).strftime("%d %b %H:%M") if m.date else "-",
+            format_moment(m.date, c.app.calendar.tz) if m.date else "-",
             m.to,
             m.subject,
         )

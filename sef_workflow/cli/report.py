@@ -48,13 +48,13 @@ def _aligned(table: Table) -> list[str]:
 
 
 def _report_text(report: Report, tz: tzinfo) -> list[str]:
-    from ..calendar import format_date
+    from ..calendar import format_moment, format_period
 
     lines = [
         report.title,
         report.partnership,
-        f"Period: {format_date(report.period_start)} to {format_date(report.period_end)}; "
-        f"generated {report.generated_at.astimezone(tz):%a %d %b %Y %H:%M}",
+        f"Period: {format_period(report.period_start, report.period_end)}; "
+        f"generated {format_moment(report.generated_at, tz)}",
     ]
     for section in report.sections:
         lines += ["", "=" * len(section.title), section.title, "=" * len(section.title)]
@@ -160,10 +160,10 @@ def report(
             for line in _report_text(built, c.app.calendar.tz):
                 click.echo(line)
         return
-    from ..calendar import format_date
+    from ..calendar import format_period
 
     click.echo(
-        f"report {format_date(start)} to {format_date(end)} for {built.partnership}"
+        f"report {format_period(start, end)} for {built.partnership}"
         + (f", Section 11 cycle {cycle}" if cycle else "")
     )
     for section in built.sections:

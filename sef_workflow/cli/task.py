@@ -44,7 +44,7 @@ def task_list(
 ) -> None:
     """List open tasks, soonest deadline first."""
     from ..service import TaskFilter
-    from ..views import describe_task_deadline
+    from ..views import describe_task_deadline, task_state_title, words
 
     f = TaskFilter(
         agency=agency,
@@ -56,17 +56,21 @@ def task_list(
         include_closed=include_closed,
     )
     now = c.service.clock.now()
-    rows = [
-        (
-            str(t.id),
-            a.ref,
-            g.code if g else "BU",
-            t.kind,
-            t.state,
-            describe_task_deadline(t, now, c.app.calendar),
+    workflows = c.app.registry.current()
+    rows = []
+    for t, a, g in c.service.list_tasks(f):
+        wf = workflows.get(a.workflow)
+        kind_def = wf.tasks.get(t.kind) if wf is not None else None
+        rows.append(
+            (
+                str(t.id),
+                a.ref,
+                g.code if g else "BU",
+                kind_def.title if kind_def is not None else words(t.kind),
+                task_state_title(wf, t.kind, t.state),
+                describe_task_deadline(t, now, c.app.calendar),
+            )
         )
-        for t, a, g in c.service.list_tasks(f)
-    ]
     print_table(rows, ("ID", "ACTIVITY", "AGENCY", "KIND", "STATE", "DEADLINE"))
 
 
@@ -86,10 +90,18 @@ def task_fire(
     expect_version: int | None,
 ) -> None:
     """Fire TRIGGER on task TASK_ID (submit a return, accept it, update an action...)."""
+    from ..views import task_state_title
+
     out = c.service.fire_task(
         c.actor(), task_id, trigger, parse_inputs(inputs), reason, expect_version
     )
-    click.echo(f"task {task_id} of {out.activity.ref}: {out.from_state} -> {out.to_state}")
+    wf = c.service.get_activity(out.activity.ref)[1]
+    kind = out.task.kind if out.task is not None else None
+    kind_def = wf.tasks.get(kind) if kind is not None else None
+    t = kind_def.transition_for(trigger, out.from_state or "") if kind_def else None
+    what = t.title if t is not None else trigger
+    now_in = task_state_title(wf, kind, out.to_state)
+    click.echo(f"task {task_id} of {out.activity.ref}: {what}. Now: {now_in}")
 
 
 @task.command("extend")
@@ -215,15 +227,31 @@ def task_more_time(c: Context, task_id: int, agree: bool | None, reason: str | N
     for an agency report or data return the agency's own senior manager. Moving a statutory
     deadline needs a manager.
     """
-    from ..calendar import format_date
+    from ..calendar import format_deadline_date
 
     if agree is None:
         raise click.UsageError("give --agree or --decline")
     out = c.service.decide_more_time(c.actor(), task_id, agree, reason)
     t = out.task
     assert t is not None
-    due = f"due {format_date(t.due_on)}" if t.due_on else "without a deadline"
+    due = f"due {format_deadline_date(t.due_on)}" if t.due_on else "without a deadline"
     if agree:
         click.echo(f"More time agreed: task {t.id} is now {due}")
     else:
         click.echo(f"More time declined: task {t.id} is still {due}; the agency is told why")
+
+
+@task.command("take")
+@click.argument("task_id", type=int)
+@click.option("--to", "to_email", metavar="EMAIL", help="A colleague to give it to (default: you).")
+@pass_ctx
+def task_take(c: Context, task_id: int, to_email: str | None) -> None:
+    """Take task TASK_ID ("Assign to me"), or give it to a colleague of the business unit
+    with --to: who handles it is shown in everyone's 'sef inbox' and recorded on the
+    timeline. Staff only; the colleague must be active staff."""
+    out = c.service.take(c.actor(), task_id, to_email)
+    t = out.task
+    assert t is not None
+    who = next((s.name for s in c.service.list_staff() if s.email == t.handled_by), "")
+    named = f"{who} <{t.handled_by}>" if who else str(t.handled_by)
+    click.echo(f"Task {t.id} of {out.activity.ref} is now handled by {named}")

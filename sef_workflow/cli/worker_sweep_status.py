@@ -41,8 +41,10 @@ def worker(c: Context, worker_name: str | None) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     w.start()
+    from ..calendar import format_moment
+
     runs = ", ".join(
-        f"{name} {when.astimezone(c.app.calendar.tz):%H:%M:%S}" if when else f"{name} -"
+        f"{name} {format_moment(when, c.app.calendar.tz)}" if when else f"{name} -"
         for name, when in w.next_runs().items()
     )
     click.echo(f"worker {w.jobs.worker} started; next runs: {runs}", err=True)
@@ -89,6 +91,7 @@ def status(c: Context) -> None:
     """The last run of each job, what is due now, the outbox, and the next run times."""
     from sqlmodel import col, func, select
 
+    from ..calendar import format_moment
     from ..models import Notification, Task
     from ..scheduler import JOB_NAMES, job_statuses
 
@@ -97,7 +100,7 @@ def status(c: Context) -> None:
     now = service.clock.now()
 
     def when(moment: Any) -> str:
-        return moment.astimezone(tz).strftime("%a %d %b %H:%M:%S") if moment else "-"
+        return format_moment(moment, tz) if moment else "-"
 
     rows = {s.job: s for s in job_statuses(c.app)}
     table = []

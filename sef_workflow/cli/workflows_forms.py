@@ -16,7 +16,12 @@ def workflows() -> None:
 @workflows.command("check")
 @pass_ctx
 def workflows_check(c: Context) -> None:
-    """Validate every workflow file; the first problem is named with file and key."""
+    """Validate every workflow file; the first problem is named with file and key.
+
+    Besides the graph (every state reachable, no dead end or trap), every guard is checked
+    against who is offered its transition: that role can satisfy it, or has a transition to
+    ask those who can (a send back with a reason), or the ladder chases them. A role
+    offered a transition it could never get past fails the check (exit code 9)."""
     for wf in c.app.registry.current().values():
         click.echo(
             f"{wf.name}: ok ({len(wf.states)} states, {len(wf.transitions)} transitions, "

@@ -19,7 +19,8 @@ Where each thing is decided:
 * :mod:`.parts`: roles, inputs, states, guards and notifications;
 * :mod:`.transition_tables`: ``[[transitions]]``;
 * :mod:`.task_kinds`: ``[tasks.<kind>]`` with deadlines and reminder ladders;
-* :mod:`.graph`: reachability, dead ends, traps and where tasks come from;
+* :mod:`.graph`: reachability, dead ends, traps, where tasks come from, and who can get
+  past each guard (what it needs, who provides it, the transition that asks them);
 * :mod:`.registry`: the current workflows and the pinned versions (:func:`from_stored`).
 
 The file format is documented in ``docs/workflows.md``.
@@ -27,6 +28,7 @@ The file format is documented in ``docs/workflows.md``.
 
 from __future__ import annotations
 
+from .graph import Need, ask_for, covers, guard_words, input_labels, need_of, who_words
 from .model import (
     ACTIVITY_EFFECTS,
     AGENCY_RULES,
@@ -72,6 +74,7 @@ __all__ = [
     "Escalation",
     "InputSpec",
     "Ladder",
+    "Need",
     "Notify",
     "Registry",
     "StateDef",
@@ -79,8 +82,14 @@ __all__ = [
     "TransitionDef",
     "Workflow",
     "_Reader",
+    "ask_for",
+    "covers",
     "from_stored",
+    "guard_words",
+    "input_labels",
     "load_file",
+    "need_of",
     "parse_workflow",
     "version_of",
+    "who_words",
 ]

@@ -80,6 +80,16 @@ class InputSpec:
     required: bool
     label: str
     choices: tuple[str, ...] = ()
+    #: what people read for each choice (``choices = { key = "Label", ... }`` in the file),
+    #: in the order of ``choices``; a choice without one reads as its key in words
+    choice_labels: tuple[tuple[str, str], ...] = ()
+
+    def label_for(self, choice: str) -> str:
+        """The words shown for ``choice``: its label, else the key as words ("Lado")."""
+        for key, label in self.choice_labels:
+            if key == choice:
+                return label
+        return choice.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,9 @@ def read_inputs(r: Reader, raw: Any, key: str) -> tuple[InputSpec, ...]:
                 f"{ikey}.type", f"unknown type '{itype}' (allowed: {', '.join(INPUT_TYPES)})"
             )
         choices: tuple[str, ...] = ()
+        labels: tuple[tuple[str, str], ...] = ()
         if itype == "choice":
-            raw_choices = spec.get("choices")
-            if not isinstance(raw_choices, list) or not raw_choices:
-                raise r.fail(f"{ikey}.choices", "a choice input needs a list of choices")
-            choices = tuple(str(c) for c in raw_choices)
+            choices, labels = _read_choices(r, spec.get("choices"), f"{ikey}.choices")
         elif "choices" in spec:
             raise r.fail(f"{ikey}.choices", "only inputs of type 'choice' have choices")
         label = spec.get("label", iname.replace("_", " ").capitalize())
@@ -53,9 +51,30 @@ def read_inputs(r: Reader, raw: Any, key: str) -> tuple[InputSpec, ...]:
                 required=r.bool_(spec, ikey, "required", True),
                 label=label,
                 choices=choices,
+                choice_labels=labels,
             )
         )
     return tuple(out)
+
+
+def _read_choices(
+    r: Reader, raw: Any, key: str
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """A choice input's choices: a list of keys (``["blue", "green"]``), or a table of keys
+    and the words people read for each (``{ blue = "Blue: done", green = "Green: on
+    track" }``), in the file's order."""
+    if isinstance(raw, dict) and raw:
+        labels: list[tuple[str, str]] = []
+        for choice, label in raw.items():
+            if not isinstance(label, str) or not label.strip():
+                raise r.fail(f"{key}.{choice}", "must be the text people read for this choice")
+            labels.append((str(choice), label.strip()))
+        return tuple(c for c, _label in labels), tuple(labels)
+    if not isinstance(raw, list) or not raw:
+        raise r.fail(
+            key, "a choice input needs a list of choices, or a table of choices and their labels"
+        )
+    return tuple(str(c) for c in raw), ()
 
 
 def read_states(r: Reader, raw: Any, key: str, *, task_level: bool = False) -> dict[str, StateDef]:

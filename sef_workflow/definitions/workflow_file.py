@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DefinitionError
-from .graph import check_creates, check_graph
+from .graph import check_asking, check_creates, check_graph
 from .model import AGENCY_RULES, TaskKind, Workflow
 from .parameters import read_parameters
 from .parts import read_inputs, read_notify, read_roles, read_states
@@ -131,4 +131,7 @@ def load_file(
         raise DefinitionError(
             f"{path}: key 'workflow.name': '{wf.name}' must match the file name '{path.stem}'"
         )
+    # a file in force must let everyone it offers a guarded transition get past the guard;
+    # a version an activity is pinned to keeps working as it was (from_stored)
+    check_asking(Reader(str(path)), wf)
     return wf

@@ -419,7 +419,7 @@ class _Story:
             "agency_request",
             "LADO annual report",
             ["CSC"],
-            {"request_type": "annual_report"},
+            {"request_type": "annual_report", "contact": "lado"},
         ).activity.ref
         self.refs["request_annual"] = annual
         svc.fire(self.coord2, annual, "issue_request", {"due_date": self._date(80)})

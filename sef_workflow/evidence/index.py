@@ -12,28 +12,32 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..calendar import WorkingCalendar, format_date
+from ..calendar import WorkingCalendar, format_date, format_deadline_date, format_moment
+from ..definitions import Workflow
 from ..directory_log import KIND_TITLES
 from ..models import Event
-from ..views import change_lines
+from ..views import (
+    EMAIL_STATUS_WORDS,
+    activity_data_rows,
+    change_lines,
+    event_sentence,
+    recipient_text,
+    state_title,
+    task_state_title,
+    template_title,
+    words,
+)
 from .archive import FileRow
 from .snapshot import Snapshot
-from .values import inputs_text, text
 
-#: what the timeline calls each kind of event
-_KIND_WORDS = {
-    "opened": "opened the activity",
-    "transition": "fired",
-    "task_created": "created task",
-    "task_transition": "moved task",
-    "task_completed": "completed task",
-    "task_withdrawn": "withdrew task",
-    "deadline_extended": "extended the deadline of task",
-    "deadline_paused": "paused the deadline of task",
-    "deadline_resumed": "resumed the deadline of task",
-    "deadline_waived": "waived the deadline of task",
-    "deadline_reprogrammed": "reprogrammed task",
-    "spawned": "opened a linked activity",
+#: a task's deadline, by its status
+_DEADLINE_WORDS = {
+    "none": "No deadline",
+    "running": "Running",
+    "paused": "Paused",
+    "met": "Answered",
+    "waived": "Waived",
+    "withdrawn": "Withdrawn",
 }
 
 _CSS = (
@@ -91,42 +95,25 @@ class Index:
         self.now = now
 
     def when(self, moment: datetime | None) -> str:
-        if moment is None:
-            return ""
-        local = moment.astimezone(self.cal.tz)
-        return f"{format_date(local.date())} {local:%H:%M} {local.tzname() or ''}".rstrip()
+        return format_moment(moment, self.cal.tz) if moment is not None else ""
 
-    def what(self, e: Event) -> str:
-        words = _KIND_WORDS.get(e.kind, e.kind.replace("_", " "))
-        if e.task_id is not None:
-            agency = self.snap.task_agency.get(e.task_id, "")
-            words += f" {e.task_id}" + (f" ({agency})" if agency else "")
-            title = self.snap.task_titles.get(e.task_id)
-            if title:
-                words += f" {title}"
-        if e.trigger:
-            words += f" '{e.trigger}'"
-        return words
+    def who(self, address: str | None) -> str:
+        """A person by name (and agency), else their address."""
+        if not address:
+            return ""
+        return self.snap.names.get(address.lower(), address)
 
     def events_table(self, events: Sequence[Event], anchor: str) -> str:
         if not events:
             return "<p>None.</p>"
-        head = ("#", "When (local time)", "Who", "Role", "What", "From → to", "Inputs", "Reason")
+        head = ("#", "When", "What happened")
         rows: list[list[str | _Cell]] = []
         for e in events:
-            moved = e.to_state or e.from_state or ""
-            if e.from_state and e.to_state:
-                moved = f"{e.from_state} → {e.to_state}"
             rows.append(
                 [
                     _Cell(str(e.id), id_=f"{anchor}-{e.id}"),
                     self.when(e.at),
-                    e.actor,
-                    e.actor_role,
-                    self.what(e),
-                    moved,
-                    inputs_text(e.inputs or {}),
-                    e.reason or "",
+                    event_sentence(e, self.snap.words),
                 ]
             )
         return _table(head, rows)
@@ -149,15 +136,17 @@ class Index:
             f"<h1>Evidence pack: {esc(a.ref)}</h1>",
             f"<p>{esc(a.title)}</p>",
         ]
+        wf = snap.workflow
+        kind = wf.title if wf is not None else words(a.workflow)
         summary: list[tuple[str, str]] = [
             ("Reference", a.ref),
-            ("Workflow", f"{a.workflow} (definition version {snap.definition_version})"),
-            ("State", a.state),
-            ("Opened", f"{self.when(a.opened_at)} by {a.opened_by}"),
-            ("Closed", self.when(a.closed_at) or "not closed"),
-            ("Agencies", ", ".join(f"{g.code} ({g.name})" for g in snap.agencies) or "none"),
+            ("Kind of activity", f"{kind} (definition version {snap.definition_version})"),
+            ("State", state_title(wf, a.state)),
+            ("Opened", f"{self.when(a.opened_at)} by {self.who(a.opened_by)}"),
+            ("Closed", self.when(a.closed_at) or "Not closed"),
+            ("Agencies", ", ".join(f"{g.code} ({g.name})" for g in snap.agencies) or "None"),
         ]
-        summary += [(key.replace("_", " ").capitalize(), text(v)) for key, v in a.data.items()]
+        summary += activity_data_rows(a.data, wf)
         summary.append(("Pack generated", self.when(self.now)))
         parts.append('<dl class="summary">')
         parts += [f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in summary]
@@ -186,7 +175,8 @@ class Index:
         parts.append("</ol></nav>")
         parts.append(
             "<p>Times are local time in "
-            f"{esc(str(self.cal.tz))}; the CSV files give them in UTC (ISO 8601). "
+            f"{esc(str(self.cal.tz))}; the CSV files give them in UTC (ISO 8601), with the "
+            "keys the workflow file uses beside what this page says in words. "
             "A CSV cell that would start with = + - or @ starts with an apostrophe instead, "
             "so that a spreadsheet does not run it.</p>"
         )
@@ -228,19 +218,20 @@ class Index:
             return "<p>None.</p>"
         head = ("Task", "Kind", "Title", "Agency", "State", "Created", "Due", "Originally due",
                 "Deadline", "Answered", "Working days late", "Closed")  # fmt: skip
+        wf = self.snap.workflow
         rows = [
             [
                 str(t.id),
-                t.kind,
+                _kind_title(wf, t.kind),
                 t.title,
                 self.snap.code(t.agency_id),
-                t.state,
+                task_state_title(wf, t.kind, t.state),
                 self.when(t.created_at),
-                format_date(t.due_on) if t.due_on else "",
+                format_deadline_date(t.due_on) if t.due_on else "",
                 format_date(t.original_due_on) if t.original_due_on else "",
-                t.deadline_status,
+                _DEADLINE_WORDS.get(t.deadline_status, words(t.deadline_status)),
                 self.when(t.answered_at),
-                text(t.late_working_days),
+                str(t.late_working_days) if t.late_working_days is not None else "",
                 self.when(t.closed_at),
             ]
             for t in self.snap.tasks
@@ -256,22 +247,23 @@ class Index:
         rows = []
         for ans in self.snap.answers:
             a = assessments[ans.assessment_id]
-            rating = text(ans.rating) + (f" ({ans.score})" if ans.score is not None else "")
+            rating = words(ans.rating) + (f" ({ans.score})" if ans.score is not None else "")
             if ans.carried_forward:
-                rating += " [carried forward" + ("" if ans.reviewed else ", not reviewed") + "]"
-            moderated = text(ans.moderated_rating)
+                rating += " (carried forward" + ("" if ans.reviewed else ", not reviewed") + ")"
+            moderated = words(ans.moderated_rating)
             if ans.moderated_score is not None:
                 moderated += f" ({ans.moderated_score})"
-            by = ans.moderated_by or ""
+            by = self.who(ans.moderated_by)
             if ans.moderated_at is not None:
                 by += f", {self.when(ans.moderated_at)}"
+            status = words(a.status)
             rows.append(
                 [
                     str(a.id),
-                    a.form_name,
-                    a.stage,
+                    words(a.form_name),
+                    words(a.stage),
                     self.snap.code(a.agency_id),
-                    a.status + (f", {self.when(a.submitted_at)}" if a.submitted_at else ""),
+                    status + (f", {self.when(a.submitted_at)}" if a.submitted_at else ""),
                     ans.question,
                     ans.standard,
                     rating,
@@ -290,12 +282,12 @@ class Index:
         rows = [
             [
                 str(f.id),
-                f.kind,
+                words(f.kind),
                 f.text,
                 self.snap.code(f.agency_id),
                 f.question or "",
                 self.when(f.created_at),
-                f.created_by,
+                self.who(f.created_by),
                 ", ".join(str(i) for i in self.snap.actions.get(f.id or 0, [])),
             ]
             for f in self.snap.findings
@@ -305,17 +297,18 @@ class Index:
     def emails_table(self, names: Sequence[str]) -> str:
         if not self.snap.notifications:
             return "<p>No emails.</p>"
-        head = ("#", "Queued", "Template", "To", "Cc", "Subject", "Status", "Attempts", "Sent",
+        head = ("#", "Queued", "Email", "To", "Cc", "Subject", "Status", "Attempts", "Sent",
                 "Message")  # fmt: skip
         rows: list[list[str | _Cell]] = []
         for n, name in zip(self.snap.notifications, names, strict=True):
-            status = n.status + (f": {n.last_error}" if n.last_error else "")
+            status = EMAIL_STATUS_WORDS.get(n.status, words(n.status))
+            status += f": {n.last_error}" if n.last_error else ""
             rows.append(
                 [
                     str(n.id),
                     self.when(n.created_at),
-                    n.template,
-                    f"{n.to_addr} ({n.recipient_role})",
+                    template_title(n.template, n.subject),
+                    f"{n.to_addr} ({recipient_text(n.recipient_role)})",
                     ", ".join(n.cc_addrs or ()),
                     n.subject,
                     status,
@@ -344,10 +337,10 @@ class Index:
                 f.upload.original_name,
                 str(f.upload.size),
                 f.upload.content_type,
-                f.upload.uploaded_by,
+                self.who(f.upload.uploaded_by),
                 self.when(f.upload.uploaded_at),
                 _Cell(f.sha256, cls="hash"),
-                f.status,
+                words(f.status),
             ]
             for f in files
         ]
@@ -361,7 +354,7 @@ class Index:
             [
                 _Cell(str(r.id), id_=f"directory-{r.id}"),
                 self.when(r.at),
-                r.actor,
+                self.who(r.actor),
                 r.actor_role,
                 KIND_TITLES.get(r.kind, r.kind),
                 r.subject,
@@ -371,3 +364,9 @@ class Index:
             for r in self.snap.directory
         ]
         return _table(head, rows)
+
+
+def _kind_title(wf: Workflow | None, kind: str) -> str:
+    """A task kind by its title in the definition."""
+    found = wf.tasks.get(kind) if wf is not None else None
+    return found.title if found is not None else words(kind)

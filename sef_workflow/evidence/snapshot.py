@@ -15,11 +15,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from ..errors import NotFound
+from ..definitions import Workflow, from_stored
+from ..errors import DefinitionError, NotFound
 from ..models import (
     Activity,
     ActivityAgency,
     Agency,
+    AgencyContact,
     Assessment,
     AssessmentAnswer,
     DeliveryAttempt,
@@ -27,10 +29,12 @@ from ..models import (
     Event,
     Finding,
     Notification,
+    Staff,
     Task,
     Upload,
     WorkflowDefinition,
 )
+from ..views import Timeline, people_names
 from .values import natural
 
 
@@ -55,6 +59,10 @@ class Snapshot:
     findings: list[Finding]
     #: the directory log's records about the agencies named, from opening to closing (or now)
     directory: list[DirectoryEvent] = field(default_factory=list)
+    #: the definition the activity is pinned to (None if it can no longer be read)
+    workflow: Workflow | None = None
+    #: every person of the directory by address, in words
+    names: dict[str, str] = field(default_factory=dict)
 
     def code(self, agency_id: int | None) -> str:
         """The agency's code ("" for none)."""
@@ -68,6 +76,11 @@ class Snapshot:
     @cached_property
     def task_titles(self) -> dict[int | None, str]:
         return {t.id: t.title for t in self.tasks}
+
+    @cached_property
+    def words(self) -> Timeline:
+        """What the timeline says its events with: titles, labels and names."""
+        return Timeline.of(self.workflow, self.tasks, self.names, self.agencies)
 
     def decisions(self) -> list[Event]:
         """What people decided: every event not caused by the system and not a reminder."""
@@ -121,8 +134,24 @@ def load(session: Session, ref: str) -> Snapshot:
         actions=_actions(session, lists["findings"]),
         codes=codes,
         directory=_directory(session, activity, codes, lists["agencies"]),
+        workflow=_workflow(definition),
+        names=people_names(
+            session.exec(select(Staff)).all(),
+            session.exec(select(Agency)).all(),
+            session.exec(select(AgencyContact)).all(),
+        ),
         **lists,
     )
+
+
+def _workflow(row: WorkflowDefinition | None) -> Workflow | None:
+    """The pinned definition, compiled (None when it can no longer be read)."""
+    if row is None:
+        return None
+    try:
+        return from_stored(row.name, row.version, row.source, row.parameters)
+    except DefinitionError:
+        return None
 
 
 def _directory(

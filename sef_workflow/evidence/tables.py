@@ -2,7 +2,9 @@
 findings, directory.
 
 This module owns the columns of each CSV file and its rows, in UTC (ISO 8601), with every
-cell a spreadsheet would take for a formula starting with an apostrophe.
+cell a spreadsheet would take for a formula starting with an apostrophe. The files keep the
+keys the workflow file uses, for machines; the timeline's ``description`` says each event
+as the pages do, in a sentence.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from ..directory_log import KIND_TITLES
 from ..models import DeliveryAttempt, Event
 from ..reports.export import csv_safe
-from ..views import change_lines
+from ..views import change_lines, event_sentence
 from .archive import FileRow
 from .snapshot import Snapshot
 from .values import day, flag, iso, json_text
@@ -33,6 +35,7 @@ TIMELINE_COLUMNS = (
     "to_state",
     "inputs",
     "reason",
+    "description",
 )
 TASK_COLUMNS = (
     "task_id",
@@ -155,6 +158,7 @@ def events_csv(snap: Snapshot, events: Iterable[Event]) -> bytes:
             e.to_state,
             json_text(e.inputs or {}),
             e.reason,
+            event_sentence(e, snap.words),
         ]
         for e in events
     )

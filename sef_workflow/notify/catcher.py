@@ -211,13 +211,30 @@ def _files(directory: str | os.PathLike[str]) -> list[Path]:
 
 def list_messages(directory: str | os.PathLike[str]) -> list[CaughtMessage]:
     """Every kept message, oldest first."""
-    parser = BytesParser(policy=default)
-    out: list[CaughtMessage] = []
-    for path in _files(directory):
-        with open(path, "rb") as fh:
-            msg = parser.parse(fh, headersonly=True)
-        out.append(_summary(path, msg))
-    return out
+    return [_read_summary(path) for path in _files(directory)]
+
+
+def count_messages(directory: str | os.PathLike[str]) -> int:
+    """How many messages are kept."""
+    return len(_files(directory))
+
+
+def list_newest(
+    directory: str | os.PathLike[str], offset: int, limit: int
+) -> list[tuple[int, CaughtMessage]]:
+    """A page of the kept messages, newest first: ``limit`` of them after the newest
+    ``offset``, each with its number (1 is the oldest, as in :func:`read_message`). Only the
+    page's messages are read."""
+    files = _files(directory)
+    first = max(len(files) - max(offset, 0), 0)  # the newest message's number on the page
+    last = max(first - max(limit, 0), 0)
+    return [(n, _read_summary(files[n - 1])) for n in range(first, last, -1)]
+
+
+def _read_summary(path: Path) -> CaughtMessage:
+    with open(path, "rb") as fh:
+        msg = BytesParser(policy=default).parse(fh, headersonly=True)
+    return _summary(path, msg)
 
 
 def read_message(directory: str | os.PathLike[str], which: int | str) -> EmailMessage:

@@ -48,7 +48,7 @@ from ..clock import Clock, SystemClock
 from ..db import Database
 from ..errors import InvalidInput
 from ..models import DeliveryAttempt, Notification
-from .listing import failed, get_notification, list_outbox, retry
+from .listing import count_outbox, failed, get_notification, list_outbox, retry
 from .smtp import MailSender, Outgoing, Result, SmtpSender
 
 if TYPE_CHECKING:
@@ -503,6 +503,7 @@ __all__ = [
     "Delivery",
     "DeliveryReport",
     "backoff",
+    "count_outbox",
     "default_worker_id",
     "deliver_due",
     "failed",

@@ -53,9 +53,10 @@ def retry(db: Database, notification_id: int, clock: Clock) -> None:
 
 
 def list_outbox(
-    db: Database, status: str | None, activity_ref: str | None, limit: int
+    db: Database, status: str | None, activity_ref: str | None, limit: int, offset: int = 0
 ) -> list[tuple[Notification, str | None]]:
-    """Notifications newest first, with their activity's reference."""
+    """Notifications newest first, with their activity's reference: ``limit`` of them after
+    the first ``offset`` (a page of the list)."""
     from ..models import Activity
 
     with db.read() as session:
@@ -64,12 +65,22 @@ def list_outbox(
             .join(Activity, col(Activity.id) == col(Notification.activity_id), isouter=True)
             .order_by(col(Notification.id).desc())
             .limit(limit)
+            .offset(max(offset, 0))
         )
         if status:
             q = q.where(Notification.status == status)
         if activity_ref:
             q = q.where(Activity.ref == activity_ref.upper())
         return [(n, ref) for n, ref in session.exec(q).all()]
+
+
+def count_outbox(db: Database, status: str | None) -> int:
+    """How many notifications :func:`list_outbox` has to list (of ``status``, or all)."""
+    with db.read() as session:
+        q = sa.select(sa.func.count()).select_from(Notification)
+        if status:
+            q = q.where(col(Notification.status) == status)
+        return int(session.execute(q).scalar_one())
 
 
 def get_notification(

@@ -22,7 +22,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from ..access import link_next, neutral_link
-from ..calendar import WorkingCalendar, describe_remaining, format_date, remaining
+from ..calendar import WorkingCalendar, describe_remaining, format_deadline_date, remaining
 from ..definitions import Workflow
 from ..errors import DefinitionError
 from ..models import Activity, Agency, AgencyContact, Notification, Staff, Task
@@ -198,7 +198,11 @@ class Notifier:
 
     # ------------------------------------------------------------------ context
     def link(self, about: About) -> str:
-        """The activity's page, for staff (who sign in with a password)."""
+        """The page the email is about, for staff (who sign in with a password): the exact
+        task when it is about one, else the activity's page."""
+        task = about.task
+        if task is not None and task.id is not None:
+            return f"{self.base_url}/tasks/{task.id}"
         return f"{self.base_url}/activities/{about.activity.ref}"
 
     @property
@@ -233,7 +237,7 @@ class Notifier:
         left: int | None = None
         deadline_text = ""
         if task is not None and due is not None and task.deadline_status in ("running", "paused"):
-            deadline = format_date(due.on)
+            deadline = format_deadline_date(due.on)
             left = remaining(due, now, self.calendar)
             deadline_text = (
                 "the clock is paused"

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from ..calendar import WorkingCalendar, add_months
+from ..calendar import WorkingCalendar, add_months, format_date, format_period
 from ..definitions import Registry
 from ..errors import InvalidInput, SefError
 from ..forms import FormRegistry
@@ -69,12 +69,12 @@ def period_of(
 ) -> Period:
     if end < start:
         raise InvalidInput(
-            f"The report period ends on {end.isoformat()}, before it starts on "
-            f"{start.isoformat()}: choose an end date on or after the start date."
+            f"The report period ends on {format_date(end)}, before it starts on "
+            f"{format_date(start)}: choose an end date on or after the start date."
         )
     if end >= add_months(start, 12 * MAX_PERIOD_YEARS):
         raise InvalidInput(
-            f"The report period {start.isoformat()} to {end.isoformat()} is longer than "
+            f"The report period {format_period(start, end)} is longer than "
             f"{MAX_PERIOD_YEARS} years: choose a period of {MAX_PERIOD_YEARS} years or less."
         )
     lo = datetime.combine(start, time(0), tzinfo=calendar.tz).astimezone(UTC)

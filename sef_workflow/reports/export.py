@@ -29,6 +29,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.hyperlink import Hyperlink
 from openpyxl.worksheet.worksheet import Worksheet
 
+from ..calendar import format_date, format_moment, format_period
 from .model import (
     INK,
     PALETTE,
@@ -48,21 +49,6 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: a spreadsheet treats a cell starting with one of these as a formula
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
-
-MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 
 # ---------------------------------------------------------------------------- CSV
@@ -102,15 +88,15 @@ class ChallengeRow(Protocol):
 
 
 CHALLENGE_COLUMNS = (
-    "agency_code",
-    "agency",
-    "question",
-    "standard",
-    "question_text",
-    "self_rating",
-    "moderated_rating",
-    "difference",
-    "reason",
+    "Agency code",
+    "Agency",
+    "Question",
+    "Standard",
+    "Question text",
+    "Self rating",
+    "Moderated rating",
+    "Difference",
+    "Reason",
 )
 
 
@@ -119,7 +105,7 @@ def challenge_csv(rows: Iterable[ChallengeRow], *, with_assessment: bool = False
     each answer's assessment id first when ``with_assessment``."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow((["assessment"] if with_assessment else []) + list(CHALLENGE_COLUMNS))
+    writer.writerow((["Assessment"] if with_assessment else []) + list(CHALLENGE_COLUMNS))
     for d in rows:
         texts = (d.agency_code, d.agency, d.question, d.standard, d.text)
         ratings = (d.self_rating, d.moderated_rating)
@@ -160,8 +146,12 @@ def report_csv(report: Report) -> str:
     writer = _Writer(out)
     writer.writerow(["Report", csv_safe(report.title)])
     writer.writerow(["Partnership", csv_safe(report.partnership)])
-    writer.writerow(["Period", report.period_start.isoformat(), report.period_end.isoformat()])
-    writer.writerow(["Generated", report.generated_at.isoformat()])
+    writer.writerow(["Period", format_period(report.period_start, report.period_end)])
+    writer.writerow(
+        ["Period (YYYY-MM-DD)", report.period_start.isoformat(), report.period_end.isoformat()]
+    )
+    writer.writerow(["Generated", format_moment(report.generated_at)])
+    writer.writerow(["Generated (UTC, ISO 8601)", report.generated_at.isoformat()])
     for section in report.sections:
         for table in section.tables:
             writer.writerow([])
@@ -175,8 +165,9 @@ TITLE_ROW = 1
 NOTE_ROW = 2
 HEADER_ROW = 3
 FIRST_ROW = 4
-DATE_FORMAT = "d mmm yyyy"
-DATETIME_FORMAT = "d mmm yyyy hh:mm"
+#: GOV.UK dates in the workbook: "6 January 2027", "6 January 2027 2:30 PM"
+DATE_FORMAT = "d mmmm yyyy"
+DATETIME_FORMAT = "d mmmm yyyy h:mm AM/PM"
 _BOLD = Font(bold=True)
 _HEADER_FILL = PatternFill(fill_type="solid", start_color="F3F2F1", end_color="F3F2F1")
 _HEADER_BORDER = Border(bottom=Side(style="thin", color="0B0C0C"))
@@ -434,13 +425,14 @@ def report_xlsx(report: Report) -> bytes:
 
 # ---------------------------------------------------------------------------- printable HTML
 def long_date(day: date) -> str:
-    """``"1 April 2025"``, independent of locale."""
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+    """``"1 April 2025"``, independent of locale (a moment: its day in Europe/London)."""
+    return format_date(day)
 
 
 def cell_text(cell: Cell) -> str:
     """``cell`` as shown in a page: numbers with thousands separators and at most two decimal
-    places, dates as "1 Apr 2025", a Rated cell's label, "–" for no figure."""
+    places, dates as "1 April 2025", moments as "1 April 2025 at 2:30pm", a Rated cell's
+    label, "–" for no figure."""
     if cell is None:
         return "–"
     if isinstance(cell, Rated):
@@ -450,9 +442,9 @@ def cell_text(cell: Cell) -> str:
     if isinstance(cell, int):
         return f"{cell:,}"
     if isinstance(cell, datetime):
-        return f"{cell.day} {MONTHS[cell.month - 1][:3]} {cell.year} {cell:%H:%M}"
+        return format_moment(cell)
     if isinstance(cell, date):
-        return f"{cell.day} {MONTHS[cell.month - 1][:3]} {cell.year}"
+        return format_date(cell)
     return cell
 
 

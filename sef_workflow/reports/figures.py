@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from ..calendar import WorkingCalendar, add_months
+from ..calendar import WorkingCalendar, add_months, format_period
 from ..db import Database
 from ..definitions import Registry
 from ..errors import InvalidInput
@@ -142,7 +142,7 @@ def build_report(
             section11(ctx, current, previous),
         ]
     return Report(
-        title=f"The four questions: {start.isoformat()} to {end.isoformat()}",
+        title=f"The four questions: {format_period(start, end)}",
         partnership=partnership,
         period_start=start,
         period_end=end,

@@ -12,8 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from xml.sax.saxutils import escape
 
+from ..calendar import format_date, format_moment
 from .model import COLOURS, INK, PALETTE, SERIES_COLOURS, Cell, Chart, Colour, Rated, Table
 
 WIDTH = 640
@@ -113,7 +115,9 @@ def _cell_text(cell: Cell) -> str:
         return number_text(cell)
     if isinstance(cell, str):
         return cell
-    return cell.isoformat()
+    if isinstance(cell, datetime):
+        return format_moment(cell)
+    return format_date(cell)
 
 
 def _slug(key: str) -> str:

@@ -82,12 +82,12 @@ class Assignment:
                 except ValueError as exc:
                     raise InvalidInput(str(exc)) from None
                 person = add_contact(uow, agency, contact, replace=False).name
-            before = task.assignee_email
+            before = task.assignee_email or _default_holder(session, agency, task)
             # a task addressed to the lead and deputy goes back to them when given to the lead;
             # one addressed to a purpose's contact is then given to the lead by name
             back_to_agency = address == agency.lead_email and task.purpose is None
-            if before == address or (before is None and back_to_agency):
-                raise InvalidInput(f"{where} is already with {address}")
+            if before == address:
+                raise InvalidInput(f"the task is already with {person} ({address})")
             uow.cas_task(
                 task,
                 {
@@ -98,7 +98,7 @@ class Assignment:
             event_id = uow.task_event(
                 task,
                 "task_given",
-                {"to": address, "name": person, "from": before or agency.lead_email},
+                {"to": address, "name": person, "from": before},
                 note,
             )
             outcome = Outcome(
@@ -138,6 +138,20 @@ def _people(session: Session, agency: Agency) -> list[tuple[str, str, str]]:
         seen.add(row.email)
         out.append((row.email, row.name, what))
     return out
+
+
+def _default_holder(session: Session, agency: Agency, task: Task) -> str:
+    """Whom of the agency a task given to nobody is with: its contact for the task's
+    purpose, else its lead."""
+    if task.purpose is not None:
+        contact = session.exec(
+            select(AgencyContact)
+            .where(AgencyContact.agency_id == agency.id, AgencyContact.purpose == task.purpose)
+            .order_by(col(AgencyContact.email))
+        ).first()
+        if contact is not None:
+            return contact.email
+    return agency.lead_email
 
 
 def _person_named(session: Session, agency: Agency, address: str) -> str | None:

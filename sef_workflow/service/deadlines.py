@@ -21,9 +21,12 @@ from .values import Actor, Outcome
 def more_time_choices(actor: Actor, kind: TaskKind, task: Task) -> tuple[bool, bool]:
     """``(may agree, may decline)`` a request for more time waiting on ``task``: the roles
     its deadline's ``more_time_decided_by`` names, an agency's senior manager for their own
-    agency's tasks only; agreeing to move a statutory deadline needs a manager."""
+    agency's tasks only, never the person who asked; agreeing to move a statutory deadline
+    needs a manager."""
     deadline = kind.deadline
     if not task.is_open or task.requested_due_on is None or deadline is None:
+        return False, False
+    if task.deadline_status not in ("running", "paused") or task.requested_due_by == actor.id:
         return False, False
     if not actor.may(deadline.more_time_decided_by):
         return False, False
@@ -89,7 +92,7 @@ class Deadlines:
             if action in ("extend", "resume") and running:
                 changes["next_reminder_at"] = core.next_reminder(kind, task, now, change.due())
             if action == "extend":  # whatever the agency asked for is settled
-                changes["requested_due_on"] = None
+                changes.update(requested_due_on=None, requested_due_by=None)
             uow.cas_task(task, changes)
             assert activity.id is not None
             event_id = uow.task_event(task, event_kind, change.inputs, reason)
@@ -102,13 +105,21 @@ class Deadlines:
             return outcome
 
     def decide_more_time(
-        self, actor: Actor, task_id: int, agree: bool, reason: str | None
+        self,
+        actor: Actor,
+        task_id: int,
+        agree: bool,
+        reason: str | None,
+        new_due: date | None = None,
     ) -> Outcome:
-        """Agree to the date the agency asked for (the deadline moves there) or decline it
-        (with a reason, and the agency is told); who may is the deadline's
+        """Agree to the date the agency asked for (the deadline moves there, or to ``new_due``
+        when the decider changes it: later than the deadline, and checked as an extension
+        is) or decline it (with a reason, and the agency is told); who may is the deadline's
         ``more_time_decided_by``. Moving a statutory deadline needs a manager."""
         core = self.core
         reason = (reason or "").strip() or None
+        if new_due is not None and not agree:
+            raise InvalidInput("a new date goes with agreeing to more time, not declining")
         with core.unit(actor) as uow:
             session, now = uow.session, uow.now
             task, activity = task_with_activity(session, task_id)
@@ -120,10 +131,19 @@ class Deadlines:
                 raise TransitionNotAllowed(f"{where}: no request for more time is waiting")
             may_agree, may_decline = more_time_choices(actor, kind, task)
             if not may_decline:
-                deciders = ", ".join(kind.deadline.more_time_decided_by)
+                if task.requested_due_by == actor.id:
+                    raise PermissionDenied(
+                        f"{where}: you asked for this more time, so someone else decides"
+                    )
+                deciders = kind.deadline.more_time_decided_by
+                own = (
+                    "; an agency's senior manager for their own agency"
+                    if "agency_manager" in deciders
+                    else ""
+                )
                 raise PermissionDenied(
                     f"{actor.role} {actor.id} may not decide on more time for {where} "
-                    f"(allowed: {deciders}; an agency's senior manager for their own agency)"
+                    f"(allowed: {', '.join(deciders)}{own})"
                 )
             rule = kind.deadline.rule()
             outcome = Outcome(
@@ -132,7 +152,7 @@ class Deadlines:
             if not agree:
                 if reason is None:
                     raise InvalidInput("say why more time is not agreed (a reason)")
-                uow.cas_task(task, {"requested_due_on": None})
+                uow.cas_task(task, {"requested_due_on": None, "requested_due_by": None})
                 event_id = uow.task_event(
                     task, "more_time_declined", {"asked": asked.isoformat()}, reason
                 )
@@ -143,24 +163,29 @@ class Deadlines:
                 raise PermissionDenied(
                     f"{where}: moving a statutory deadline needs a manager to agree"
                 )
-            if task.due_on is not None and asked <= task.due_on:  # moved meanwhile (a pause)
+            to = asked if new_due is None else new_due
+            if task.due_on is not None and to <= task.due_on:  # moved meanwhile (a pause)
+                chosen = "asked for" if new_due is None else "chosen"
                 raise InvalidInput(
                     f"{where}: the deadline is already {format_date(task.due_on)}, on or after "
-                    f"the date asked for ({format_date(asked)}); decline the request instead"
+                    f"the date {chosen} ({format_date(to)}); decline the request instead"
                 )
             change = _Change(core.calendar, task, rule, where, now)
             change.inputs["approver"] = actor.id
             change.inputs["asked"] = asked.isoformat()
-            event_kind = change.extend(asked)
+            event_kind = change.extend(to)
             changes = change.changes
             changes["deadline_sequence"] = task.deadline_sequence + 1
-            changes["requested_due_on"] = None
+            changes.update(requested_due_on=None, requested_due_by=None)
             if changes.get("deadline_status", change.status) == "running":
                 changes["next_reminder_at"] = core.next_reminder(kind, task, now, change.due())
             uow.cas_task(task, changes)
-            event_id = uow.task_event(
-                task, event_kind, change.inputs, reason or "more time agreed as asked"
+            default = (
+                "more time agreed as asked"
+                if to == asked
+                else f"more time agreed until {format_date(to)} (asked for {format_date(asked)})"
             )
+            event_id = uow.task_event(task, event_kind, change.inputs, reason or default)
             notice = (Notify(template=event_kind, to="agency"),)
             uow.notify(wf, notice, activity, outcome, key=f"ev{event_id}", task=task)
             return outcome

@@ -407,12 +407,14 @@ def add_contact(
 
 
 def drop_contact(uow: UnitOfWork, agency: Agency, contact: AgencyContact) -> None:
-    """Remove a named contact, logged; signed out unless still one of the agency's people."""
+    """Remove a named contact, logged; signed out unless still one of the agency's people
+    (someone who moves to another agency is signed out too)."""
     session = uow.session
     session.delete(contact)
     session.flush()
     _log(uow, "contact_removed", agency.code, agency.id, _contact_values(contact), None)
-    if agency_person(session, contact.email) is None:
+    still = agency_person(session, contact.email)
+    if still is None or still.agency_id != agency.id:
         _revoke(uow, contact.email, f"no longer a contact of {agency.code}", agency.id)
 
 

@@ -36,6 +36,7 @@ from .core import Core
 from .deadlines import Deadlines
 from .directory import Directory
 from .findings import Findings
+from .inbox import Inbox, WaitingItem
 from .sign_in import SignIn
 from .sweep import Sweep
 from .tasks import Tasks
@@ -75,6 +76,7 @@ class Service:
         self._sign_in = SignIn(core, self._directory)
         self._sweep = Sweep(core)
         self._assignment = Assignment(core)
+        self._inbox = Inbox(core)
 
     @property
     def db(self) -> Database:
@@ -170,11 +172,41 @@ class Service:
         return self._assignment.give(actor, task_id, email, name, note)
 
     def decide_more_time(
-        self, actor: Actor, task_id: int, agree: bool, reason: str | None = None
+        self,
+        actor: Actor,
+        task_id: int,
+        agree: bool,
+        reason: str | None = None,
+        new_due: date | None = None,
     ) -> Outcome:
-        """Agree to the date an agency asked for (the deadline moves there) or decline it with
-        a reason; who may is the workflow's choice (``more_time_decided_by``)."""
-        return self._deadlines.decide_more_time(actor, task_id, agree, reason)
+        """Agree to the date an agency asked for (the deadline moves there, or to ``new_due``
+        when the decider changes it, checked as an extension is) or decline it with a
+        reason; who may is the workflow's choice (``more_time_decided_by``). The agency is
+        told either way."""
+        return self._deadlines.decide_more_time(actor, task_id, agree, reason, new_due)
+
+    # ------------------------------------------------------------------ waiting on you
+    def waiting_on(self, actor: Actor, *, show: str = "mine") -> list[WaitingItem]:
+        """What waits on ``actor``, most urgent first (overdue, most overdue first; then the
+        fewest working days left; then no deadline), each item with the one action it needs.
+
+        Coordinators and admins: returns to review, requests for more time to decide, the
+        business unit's statutory steps close to their deadline, escalations to the
+        business unit. Managers: decisions only a manager takes (sign-offs, new target
+        dates, approvals), requests for more time, escalations to them. An agency's people:
+        the tasks waiting for their answer (requested or sent back); a senior manager also
+        the escalations sent to them and requests for more time they may decide.
+
+        ``show``: ``mine`` (handled by me, or handled by nobody on an activity I opened; for
+        a manager also what only a manager may decide; for an agency's people, what is
+        given to them or to nobody), ``unassigned`` (handled by nobody) or ``all``."""
+        return self._inbox.waiting_on(actor, show)
+
+    def take(self, actor: Actor, task_id: int, to_email: str | None = None) -> Outcome:
+        """Record who of the business unit handles the task: the actor ("Assign to me"), or
+        the colleague ``to_email`` (active staff). On the task's timeline (``task_handled``);
+        staff only. The task's version and state are left as they are."""
+        return self._inbox.take(actor, task_id, to_email)
 
     def workflows_needing_manager(self) -> list[str]:
         """The titles of the workflows that escalate to an agency's senior manager: while

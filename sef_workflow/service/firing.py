@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from ..calendar import Due, format_date
-from ..definitions import Notify, TaskKind, TransitionDef, Workflow
+from ..definitions import Notify, TaskKind, TransitionDef, Workflow, guard_words
 from ..errors import GuardFailed, InvalidInput, TransitionNotAllowed
-from ..guards import GuardContext, evaluate
+from ..guards import GuardContext, Words, evaluate
 from ..inputs import coerce_inputs
 from ..models import Activity, Agency, Task
 from .assessment_view import unmoderated
@@ -55,20 +55,41 @@ def check(
             name, _, arg = g.partition(":")
             if name == "answers_moderated" and task is not None:
                 extra["unmoderated"] = unmoderated(uow.core, session, activity, task, arg)
+        agencies = activity_agencies(session, activity.id)
+        seen = tasks if tasks is not None else tasks_of(session, activity.id)
         ctx = GuardContext(
             activity_data=activity.data,
-            agency_count=len(activity_agencies(session, activity.id)),
-            tasks=tasks if tasks is not None else tasks_of(session, activity.id),
+            agency_count=len(agencies),
+            tasks=seen,
             inputs=values,
             task=task,
             extra=extra,
+            words=_words(uow, machine, activity, agencies, seen, task),
         )
         refused = evaluate(t.guards, ctx)
-        if refused is not None:
-            raise GuardFailed(
-                f"cannot fire '{trigger}' on {where}: guard '{refused[0]}' refused: {refused[1]}"
-            )
+        if refused is not None:  # the same English a page shows beside the button it withholds
+            raise GuardFailed(f"“{t.title}” cannot be done on {where} yet: {refused[1]}")
     return t, values, reason
+
+
+def _words(
+    uow: UnitOfWork,
+    machine: Workflow | TaskKind,
+    activity: Activity,
+    agencies: Sequence[Agency],
+    tasks: Sequence[Task],
+    task: Task | None,
+) -> Words:
+    """The names a refused guard is explained with: titles and labels from the workflow,
+    and the code of every agency the activity's tasks belong to."""
+    codes = {a.id: a.code for a in agencies if a.id is not None}
+    for t in (*tasks, *([task] if task is not None else [])):
+        if t.agency_id is not None and t.agency_id not in codes:
+            found = uow.session.get(Agency, t.agency_id)
+            codes[t.agency_id] = found.code if found is not None else "an agency"
+    wf = uow.core.workflow_for(uow.session, activity)
+    owner = codes.get(task.agency_id) if task is not None and task.agency_id else None
+    return guard_words(wf, machine, codes, owner)
 
 
 def move_task(
@@ -93,6 +114,8 @@ def move_task(
     if kind.is_final(to_state):
         changes.update(is_open=False, closed_at=now, next_reminder_at=None)
     answered = kind.states[to_state].answered or kind.is_final(to_state)
+    if answered and task.requested_due_on is not None:  # answered: no more time to decide
+        changes.update(requested_due_on=None, requested_due_by=None)
     live = task.deadline_status in ("running", "paused")
     was_answered = kind.states[from_state].answered or kind.is_final(from_state)
     if answered and not was_answered and to_state != kind.withdrawn_state:
@@ -229,7 +252,7 @@ def task_effect(
                 f"{where}: {format_date(wanted)} is not a working day ({why}); this deadline "
                 "counts working days"
             )
-        uow.cas_task(task, {"requested_due_on": wanted})
+        uow.cas_task(task, {"requested_due_on": wanted, "requested_due_by": uow.actor.id})
     else:  # pragma: no cover - validated at load
         raise ValueError(effect)
 

@@ -107,6 +107,6 @@ def issue_path(
     if wf.open_creates:
         return ()  # no request to agencies, but the opening starts its own clocks
     raise InvalidInput(
-        f"no run of triggers from '{wf.initial}' creates tasks in a {wf.name} "
-        "(its tasks are added by hand); there is nothing to simulate"
+        f"nothing to simulate: no step from “{wf.states[wf.initial].title}” creates tasks in "
+        f"“{wf.title}” (its tasks are added by hand)"
     )

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 
 from ..app import build_calendar, build_notifier, build_registry
 from ..assessments import fill
-from ..calendar import describe_remaining, format_date, remaining
+from ..calendar import describe_remaining, format_deadline_date, format_time, remaining
 from ..clock import FakeClock
 from ..config import LoadedSettings
 from ..db import Database
@@ -30,7 +30,7 @@ from ..forms import FormRegistry
 from ..ladder import WorkingHours
 from ..models import Agency, Event, Notification, Task
 from ..service import Actor, Service
-from ..views import task_due
+from ..views import Timeline, event_sentence, task_due, task_state_title, template_title
 from .issue import issue_path, placeholders
 from .story import SimulatedEmail, SimulatedStep, Simulation, StepKind, plural
 
@@ -39,13 +39,15 @@ DEFAULT_DAYS = 60
 
 _NO_REPLIES: Mapping[str, int] = MappingProxyType({})
 
+#: whom an email went to, by its recipient role ("of <agency>" follows for an agency's)
 _ROLE_LABELS = {
-    "agency": "agency lead",
-    "agency_deputy": "agency deputy",
-    "agency_manager": "agency manager",
-    "coordinator": "coordinator",
-    "manager": "manager",
-    "business_unit": "business unit",
+    "agency": "the lead",
+    "agency_deputy": "the deputy",
+    "agency_contact": "the named contact",
+    "agency_manager": "the senior manager",
+    "coordinator": "the coordinator",
+    "manager": "a manager",
+    "business_unit": "the business unit",
 }
 
 
@@ -104,7 +106,7 @@ def simulate(
 def _taking_part(wf: Workflow, known: Sequence[str], agencies: Sequence[str] | None) -> list[str]:
     if wf.agencies == "none":
         if agencies:
-            raise InvalidInput(f"a {wf.name} does not take agencies")
+            raise InvalidInput(f"“{wf.title}” does not take agencies")
         return []
     if agencies is None:
         return list(known)
@@ -118,7 +120,7 @@ def _taking_part(wf: Workflow, known: Sequence[str], agencies: Sequence[str] | N
     if len(set(codes)) != len(codes):
         raise InvalidInput(f"an agency is named twice: {', '.join(codes)}")
     if wf.agencies == "required" and not codes:
-        raise InvalidInput(f"a {wf.name} needs at least one agency")
+        raise InvalidInput(f"“{wf.title}” needs at least one agency")
     return codes
 
 
@@ -193,7 +195,7 @@ class _Run:
         opener = self._staff_for(wf.open_roles)
         if opener is None:
             raise InvalidInput(
-                f"a {wf.name} is opened by {', '.join(wf.open_roles)}, not by a coordinator "
+                f"“{wf.title}” is opened by {', '.join(wf.open_roles)}, not by a coordinator "
                 "or manager; it cannot be simulated"
             )
         today = self.cal.local_date(self.clock.now())
@@ -257,6 +259,7 @@ class _Run:
             until=last_day,
             steps=self.steps,
             emails=self.emails,
+            title=wf.title,
         )
 
     def _plan_replies(
@@ -279,13 +282,16 @@ class _Run:
         for code in codes:
             if code in replies:
                 day = self.cal.add_working_days(issue_day, replies[code])
-                when = f"answers {format_date(day)} ({plural(replies[code], 'working day')})"
+                when = (
+                    f"answers on {format_deadline_date(day)} "
+                    f"({plural(replies[code], 'working day')} after)"
+                )
                 if self.hours.opening(day, self.cal) >= end:
                     when += ", after the simulation ends"
                 parts.append(f"{code} {when}")
             else:
                 parts.append(f"{code} never answers")
-        return "request issued to " + ", ".join(codes) + "; " + "; ".join(parts)
+        return "Request issued to " + ", ".join(codes) + ": " + "; ".join(parts)
 
     def _answer(self, ref: str, reply: _Reply) -> None:
         self.clock.set(reply.at)
@@ -319,10 +325,11 @@ class _Run:
                 self._note(f"{agency.name} could not answer '{task.title}': {exc}")
                 continue
             answered = True
+            now_in = task_state_title(self.wf, task.kind, out.to_state)
             self._step(
                 "reply",
                 f"{agency.name} answers, {plural(reply.days, 'working day')} after the issue: "
-                f"'{t.trigger}' on {task.title} ({out.from_state} -> {out.to_state})",
+                f"{t.title} (“{task.title}”). Now: {now_in}",
             )
             self._collect()
         if not answered:
@@ -359,45 +366,33 @@ class _Run:
                 t.id: t
                 for t in session.exec(select(Task).where(col(Task.id).in_(ids - {None}))).all()
             }
+        words = Timeline.read(self.svc, self.wf, tasks.values())
         for e in events:
             assert e.id is not None
             self.last_event = e.id
-            self._event_step(e, tasks.get(e.task_id))
+            self._event_step(e, tasks.get(e.task_id), words)
         for n in notes:
             assert n.id is not None
             self.last_email = n.id
             self._email(n, tasks.get(n.task_id))
 
-    def _event_step(self, e: Event, task: Task | None) -> None:
-        wf = self.wf
-        title = task.title if task is not None else f"task {e.task_id}"
-        if e.kind == "opened":
-            to = e.to_state or ""
-            label = wf.states[to].title if to in wf.states else to
-            activity = self.svc.list_activities()
-            ref = next((a.ref for a in activity if a.id == e.activity_id), "")
-            self._step("state", f"opened {ref} in '{to}' ({label})", e.at)
-        elif e.kind == "transition":
-            to = e.to_state or ""
-            label = wf.states[to].title if to in wf.states else to
-            self._step("state", f"'{e.trigger}': {e.from_state} -> {to} ({label})", e.at)
+    def _event_step(self, e: Event, task: Task | None, words: Timeline) -> None:
+        title = f"“{task.title}”" if task is not None else f"task {e.task_id}"
+        if e.kind in ("opened", "transition"):
+            self._step("state", event_sentence(e, words), e.at)
         elif e.kind == "task_created":
-            self._step("task", f"created {title}, {self._deadline(task)}", e.at)
+            self._step("task", f"Added the task {title}, {self._deadline(task)}", e.at)
         elif e.kind == "reminder":
-            skipped = e.inputs.get("skipped") or []
+            skipped = len(e.inputs.get("skipped") or [])
             if skipped:
-                self._step(
-                    "note", f"{title}: stale rungs skipped: {', '.join(map(str, skipped))}", e.at
-                )
-        elif e.kind == "task_transition" and e.actor_role == "agency":
+                stale = plural(skipped, "earlier reminder")
+                self._step("note", f"{title}: {stale} no longer due, not sent", e.at)
+        elif e.kind in ("task_transition", "answers_saved") and e.actor_role == "agency":
             pass  # recorded as the reply itself
-        elif e.kind.startswith("task_"):
-            what = f"'{e.trigger}' " if e.trigger else ""
-            self._step("task", f"{title}: {what}{e.from_state} -> {e.to_state}", e.at)
-        elif e.kind.startswith("deadline_"):
-            self._step("task", f"{title}: {e.kind.replace('_', ' ')}", e.at)
+        elif e.kind.startswith(("task_", "deadline_")):
+            self._step("task", event_sentence(e, words), e.at)
         else:
-            self._step("note", f"{e.kind}: {e.inputs}", e.at)
+            self._step("note", event_sentence(e, words), e.at)
 
     def _deadline(self, task: Task | None) -> str:
         due = task_due(task) if task is not None else None
@@ -406,10 +401,10 @@ class _Run:
         created = self.cal.local_date(task.created_at)
         if due.all_day:
             n = self.cal.working_days_between(created, due.on)
-            return f"due {format_date(due.on)} ({plural(n, 'working day')})"
+            return f"due {format_deadline_date(due.on)} ({plural(n, 'working day')})"
         at = due.at.astimezone(self.cal.tz)
         hours = remaining(due, task.created_at, self.cal)
-        return f"due {format_date(due.on)} {at:%H:%M} ({plural(hours, 'hour')})"
+        return f"due {format_deadline_date(due.on)} at {format_time(at)} ({plural(hours, 'hour')})"
 
     def _email(self, n: Notification, task: Task | None) -> None:
         local = n.created_at.astimezone(self.cal.tz)
@@ -431,12 +426,12 @@ class _Run:
             working_days_left=left,
         )
         self.emails.append(email)
-        who = _ROLE_LABELS.get(n.recipient_role, n.recipient_role)
+        who = _ROLE_LABELS.get(n.recipient_role, n.recipient_role.replace("_", " "))
         if agency is not None:
-            who += f" ({agency})"
+            who += f" of {agency}"
         elif task is not None:
-            who += f" (re {task.title})"
-        text = f"{n.template} -> {who}"
+            who += f", about “{task.title}”"
+        text = f"“{template_title(n.template, n.subject)}” to {who}"
         if deadline:
             text += f", {deadline}"
         self._step("email", text, n.created_at)

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, time
 from typing import Literal
 
-from ..calendar import WorkingCalendar, format_date
+from ..calendar import WorkingCalendar, format_deadline_date, format_period, format_time
+from ..views import template_title
 
 StepKind = Literal["state", "task", "email", "reply", "note"]
 
@@ -46,6 +47,8 @@ class Simulation:
     until: date
     steps: list[SimulatedStep] = field(default_factory=list)
     emails: list[SimulatedEmail] = field(default_factory=list)
+    #: the workflow's title
+    title: str = ""
 
 
 def plural(n: int, word: str) -> str:
@@ -56,32 +59,45 @@ def plural(n: int, word: str) -> str:
 # printing
 
 
-def format_simulation(sim: Simulation, cal: WorkingCalendar) -> list[str]:
-    """The simulation as terminal lines, grouped by day, with a summary at the end.
+#: what each kind of step is called in the printed story
+STEP_WORDS: dict[str, str] = {
+    "state": "Activity",
+    "task": "Task",
+    "email": "Email",
+    "reply": "Reply",
+    "note": "Note",
+}
 
-    ``Mon 15 Dec 2025 09:00  email  reminder -> agency lead (Northshire Constabulary
-    (fictional)), 5 working days left``; a blank line between days; a day that is not a
-    working day is marked as such.
+
+def format_simulation(sim: Simulation, cal: WorkingCalendar) -> list[str]:
+    """The simulation as terminal lines: a heading for each day, then one line per step
+    (its time, what kind of step, what happened), and a summary of the emails at the end::
+
+        Monday 22 December 2025
+          9am      Email     “Reminder” to the lead of Northshire Constabulary, 5 working
+                             days left
+
+    A day that is not a working day says so in its heading.
     """
-    lines = [
-        f"Simulation of {sim.workflow} {sim.reference}: "
-        f"{format_date(sim.start)} to {format_date(sim.until)}"
-    ]
+    lines = [f"Simulation of {sim.title or sim.workflow} {sim.reference}: "]
+    lines[0] += format_period(sim.start, sim.until)
     current: date | None = None
     for step in sim.steps:
         if step.day != current:
             current = step.day
-            lines.append("")
+            heading = format_deadline_date(step.day)
             if not cal.is_working_day(step.day):
-                why = cal.holiday_name(step.day) or "weekend"
-                lines.append(f"{format_date(step.day)}  (not a working day: {why})")
-        lines.append(f"{format_date(step.day)} {step.time:%H:%M}  {step.kind:<5}  {step.text}")
+                why = cal.holiday_name(step.day) or "a weekend"
+                heading += f" (not a working day: {why})"
+            lines += ["", heading]
+        what = STEP_WORDS.get(step.kind, step.kind.capitalize())
+        lines.append(f"  {format_time(step.time):<8} {what:<9} {step.text}")
     lines.append("")
     counts = Counter(e.template for e in sim.emails)
     if counts:
-        per = ", ".join(f"{template} {n}" for template, n in counts.items())
+        per = ", ".join(f"“{template_title(t)}” {n}" for t, n in counts.items())
         days = len({e.day for e in sim.emails})
         lines.append(f"{plural(len(sim.emails), 'email')} on {plural(days, 'day')}: {per}")
     else:
-        lines.append("no emails")
+        lines.append("No emails")
     return lines

@@ -32,7 +32,7 @@ from ..errors import (
 from .assessment_views import portal_globals
 from .auth import LoginLimiter
 from .deps import CsrfRefused, LoginRequired
-from .rendering import STATIC, environment, error_page
+from .rendering import STATIC, environment, error_page, favicon
 from .routes import (
     activities,
     admin,
@@ -127,6 +127,7 @@ def create_app(
     )
     api.state.web = web
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
+    api.add_api_route("/favicon.ico", favicon, include_in_schema=False)
     api.middleware("http")(close_forms)
     api.add_exception_handler(LoginRequired, login_required)
     api.add_exception_handler(CsrfRefused, csrf_refused)

@@ -22,7 +22,7 @@ from ..forms import Form, Level, Question, Scale
 from ..models import Activity, Agency, Assessment, AssessmentAnswer, Task
 from ..service import Disagreement
 from .auth import SignedIn
-from .forms import field_error, text_field
+from .forms import field_error, field_errors, posted_value, text_field
 from .scope import workflow_of
 from .state import WebState
 
@@ -230,7 +230,7 @@ def required_errors(
 ) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     for spec in specs:
-        if spec.required and not str(form.get(f"in_{spec.name}") or "").strip():
+        if spec.required and not posted_value(form, spec):
             message = ACTION_FIELD_MESSAGES.get(spec.name, f"Enter “{spec.label}”")
             errors.append((f"{prefix}in_{spec.name}", message))
     return errors
@@ -269,7 +269,7 @@ def fire_errors(
         found = question_errors(str(exc), f"t-{trigger}-q-", names)
         if found:
             return found
-    return [field_error(exc, specs, trigger)]
+    return field_errors(exc, specs, trigger)
 
 
 def activity_context(

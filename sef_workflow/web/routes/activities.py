@@ -1,9 +1,11 @@
-"""The coordinators' activity pages: the dashboard, the list of activities, opening one (with
-its deadlines previewed), an activity's page, firing its transitions, and its evidence pack."""
+"""The coordinators' activity pages: the dashboard (with "Waiting on you" and its actions:
+assign to me, give to a colleague, agree or decline more time), the list of activities,
+opening one (with its deadlines previewed), an activity's page, firing its transitions, and
+its evidence pack."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -19,14 +21,40 @@ from ...errors import (
 )
 from ...models import STAFF_ROLES
 from .. import queries
-from ..activity_page import render_activity, stale_page
+from ..activity_page import (
+    FIRED,
+    OPENED,
+    reason_missing,
+    render_activity,
+    render_confirm,
+    stale_page,
+)
 from ..assessment_views import fire_errors, judgement_answers
 from ..auth import SignedIn
 from ..deadline_preview import deadline_preview
-from ..deps import CsrfForm, CurrentUser, StaffUser, WebDep, check_role, require
-from ..forms import FormState, field_error, input_values, parse_int, typed_values
+from ..deps import (
+    CsrfForm,
+    CurrentUser,
+    StaffUser,
+    TaskUser,
+    VisibleTask,
+    WebDep,
+    check_role,
+    require,
+)
+from ..forms import (
+    FormState,
+    field_errors,
+    input_errors,
+    input_values,
+    parse_int,
+    read_date,
+    typed_values,
+)
 from ..rendering import render
+from ..scope import warns
 from ..state import WebState
+from .portal import INBOX_DONE, INBOX_TOP, portal_page, shown
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,22 +63,104 @@ EvidenceUser = Annotated[SignedIn, Depends(require("coordinator", "manager"))]
 
 
 @router.get("/", response_class=HTMLResponse)
-async def dashboard(request: Request, web: WebDep, signed: CurrentUser) -> Response:
+async def dashboard(
+    request: Request, web: WebDep, signed: CurrentUser, show: str = "mine", done: str = ""
+) -> Response:
+    """Staff's home: "Waiting on you" first (filtered mine, unassigned or all), then their
+    activities, what is due this week and what is overdue."""
     if signed.actor.role == "agency":
         return RedirectResponse("/portal", status_code=303)
     signed = check_role(signed, STAFF_ROLES)
+    return dashboard_page(web, request, signed, show, None, success=INBOX_DONE.get(done, ""))
+
+
+def dashboard_page(
+    web: WebState,
+    request: Request,
+    signed: SignedIn,
+    show: str,
+    state: FormState | None,
+    status: int = 200,
+    success: str = "",
+) -> HTMLResponse:
     now = web.now()
     today = web.cal.local_date(now)
     week_end = today + timedelta(days=6 - today.weekday())
+    staff = [(s.email, s.name) for s in web.service.list_staff() if s.active]
     return render(
         request,
         "dashboard.html",
+        status=status,
+        inbox=web.service.waiting_on(signed.actor, show=show),
+        show=show,
+        home="/",
+        colleagues=staff,
+        form=state or FormState(""),
+        success=success,
         mine=queries.activities_of(web.db, signed.actor.id),
         due_week=queries.tasks(web.db, due_by=week_end, limit=100),
         overdue=queries.overdue_by_agency(web.db, now),
         failed=queries.failed_email_count(web.db),
         week_end=week_end,
     )
+
+
+@router.post("/inbox/{task_id}/take", response_class=HTMLResponse)
+async def inbox_take(
+    request: Request, web: WebDep, signed: StaffUser, found: VisibleTask, form: CsrfForm
+) -> Response:
+    """ "Assign to me", or give the item to a colleague (``to``), from "Waiting on you"."""
+    show = shown(form)
+    to = str(form.get("to") or "").strip() or None
+    try:
+        web.service.take(signed.actor, found.id, to)
+    except (InvalidInput, NotFound, TransitionNotAllowed, ConcurrentUpdate) as exc:
+        state = FormState(f"inbox-{found.id}-take", typed_values(form), [(INBOX_TOP, str(exc))])
+        return dashboard_page(web, request, signed, show, state, 422)
+    done = "taken" if to is None or to.lower() == signed.actor.id else "given"
+    return RedirectResponse(f"/?show={show}&done={done}", status_code=303)
+
+
+@router.post("/inbox/{task_id}/more-time", response_class=HTMLResponse)
+async def inbox_more_time(
+    request: Request, web: WebDep, signed: TaskUser, found: VisibleTask, form: CsrfForm
+) -> Response:
+    """Agree to more time (on the date asked for, or another) or decline it with a reason,
+    from "Waiting on you" on the dashboard or the agency portal."""
+    task_id = found.id
+    show = shown(form)
+    decision = str(form.get("decision") or "")
+    if decision not in ("agree", "decline"):
+        raise InvalidInput(f"unknown decision {decision!r}")
+    key = f"inbox-{task_id}"
+    reason = str(form.get("reason") or "").strip() or None
+    errors: list[tuple[str, str]] = []
+    new_due: date | None = None
+    if decision == "agree":
+        iso, problem = read_date(form, "new_due", "new deadline")
+        if problem is not None:
+            errors.append((f"{key}-new_due", problem))
+        elif iso is not None:
+            new_due = date.fromisoformat(iso)
+    elif reason is None:
+        errors.append((f"{key}-reason", "Enter why more time is not agreed"))
+    if not errors:
+        try:
+            web.service.decide_more_time(
+                signed.actor, task_id, decision == "agree", reason, new_due
+            )
+        except (InvalidInput, TransitionNotAllowed, ConcurrentUpdate) as exc:
+            where = f"{key}-new_due" if decision == "agree" else f"{key}-reason"
+            waiting = found.task.requested_due_on is not None and found.task.is_open
+            errors.append((where if waiting else INBOX_TOP, str(exc)))
+    agency = signed.actor.role == "agency"
+    if errors:
+        state = FormState(f"{key}-{decision}", typed_values(form), errors)
+        page = portal_page if agency else dashboard_page
+        return page(web, request, signed, show, state, 422)
+    home = "/portal" if agency else "/"
+    done = "agreed" if decision == "agree" else "declined"
+    return RedirectResponse(f"{home}?show={show}&done={done}", status_code=303)
 
 
 @router.get("/activities", response_class=HTMLResponse)
@@ -101,6 +211,7 @@ async def open_activity(
         return new_activity_page(web, request, signed, name, FormState("open", typed))
     if wf.agencies == "required" and not codes:
         errors.append(("agencies", "Choose at least one agency"))
+    errors += input_errors(form, wf.open_inputs)
     if errors:
         return new_activity_page(web, request, signed, name, FormState("open", typed, errors), 422)
     try:
@@ -108,15 +219,17 @@ async def open_activity(
             signed.actor, name, title, codes, input_values(form, wf.open_inputs)
         )
     except (InvalidInput, PermissionDenied, NotFound) as exc:
-        state = FormState("open", typed, [field_error(exc, wf.open_inputs)])
+        state = FormState("open", typed, field_errors(exc, wf.open_inputs))
         status = 403 if isinstance(exc, PermissionDenied) else 422
         return new_activity_page(web, request, signed, name, state, status)
-    return RedirectResponse(f"/activities/{outcome.activity.ref}", status_code=303)
+    return RedirectResponse(f"/activities/{outcome.activity.ref}?done={OPENED}", status_code=303)
 
 
 @router.get("/activities/{ref}", response_class=HTMLResponse)
-async def activity_page(request: Request, web: WebDep, signed: StaffUser, ref: str) -> Response:
-    return render_activity(web, request, signed, ref, None)
+async def activity_page(
+    request: Request, web: WebDep, signed: StaffUser, ref: str, done: str = ""
+) -> Response:
+    return render_activity(web, request, signed, ref, None, done=done)
 
 
 @router.get("/activities/{ref}/evidence.zip")
@@ -173,7 +286,7 @@ async def fire(
         specs = t.inputs if t else ()
         state = FormState(f"fire-{trigger}", typed, fire_errors(web, exc, t, trigger, specs))
         return render_activity(web, request, signed, activity.ref, state, 422)
-    return RedirectResponse(f"/activities/{activity.ref}", status_code=303)
+    return RedirectResponse(f"/activities/{activity.ref}?done={FIRED}{trigger}", status_code=303)
 
 
 def new_activity_page(
@@ -201,3 +314,45 @@ def new_activity_page(
         agencies=[a for a in web.service.list_agencies() if a.active],
         form=form,
     )
+
+
+# ---------------------------------------------------------------------- confirming a cancel
+@router.get("/activities/{ref}/confirm/{trigger}", response_class=HTMLResponse)
+async def confirm_page(
+    request: Request, web: WebDep, signed: StaffUser, ref: str, trigger: str
+) -> Response:
+    """What cancelling the activity will do, with the reason to give; changes nothing."""
+    return render_confirm(web, request, signed, ref, trigger)
+
+
+@router.post("/activities/{ref}/confirm/{trigger}", response_class=HTMLResponse)
+async def confirm_fire(
+    request: Request, web: WebDep, signed: StaffUser, form: CsrfForm, ref: str, trigger: str
+) -> Response:
+    """The confirmation page's warning button: cancel (or whatever the page confirmed)."""
+    activity, wf, _a, _t = web.service.get_activity(ref)
+    t = wf.transition_for(trigger, activity.state)
+    expected = parse_int(form.get("expected_version"))
+    typed = typed_values(form)
+    reason = str(form.get("reason") or "").strip() or None
+    try:
+        if t is None:
+            if expected is not None and expected != activity.version:
+                raise ConcurrentUpdate(f"{activity.ref} changed")
+            raise TransitionNotAllowed(f"'{trigger}' is not allowed now")
+        if not warns(wf, t):
+            raise NotFound(f"'{trigger}' needs no confirmation")
+        missing = reason_missing(t, reason)
+        if missing:
+            state = FormState(f"fire-{trigger}", typed, missing)
+            return render_confirm(web, request, signed, ref, trigger, None, state, 422)
+        web.service.fire(
+            signed.actor, activity.ref, trigger, input_values(form, t.inputs), reason, expected
+        )
+    except (ConcurrentUpdate, TransitionNotAllowed) as exc:
+        return stale_page(web, request, activity.ref, exc)
+    except InvalidInput as exc:
+        specs = t.inputs if t else ()
+        state = FormState(f"fire-{trigger}", typed, field_errors(exc, specs, trigger))
+        return render_confirm(web, request, signed, ref, trigger, None, state, 422)
+    return RedirectResponse(f"/activities/{activity.ref}?done={FIRED}{trigger}", status_code=303)

@@ -4,6 +4,7 @@ embedded mail catcher's messages, and the agencies directory with its CSV import
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -11,13 +12,15 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
+from ...calendar import format_moment
 from ...directory import CSV_COLUMNS, REQUIRED_COLUMNS, parse_agencies_csv
 from ...errors import InvalidInput, NotFound
 from ...models import CONTACT_PURPOSES, Activity, AgencyContact
 from ...notify import catcher, delivery
+from ...views import EMAIL_STATUS_WORDS, recipient_text, template_title
 from ..auth import SignedIn
 from ..deps import CsrfForm, StaffUser, UploadForm, WebDep, require
-from ..forms import FormState, clean_name, size_text, typed_values
+from ..forms import FormState, clean_name, parse_int, size_text, typed_values
 from ..rendering import render
 from ..state import WebState
 
@@ -27,20 +30,52 @@ router = APIRouter(include_in_schema=False)
 DIRECTORY_ROLES = ("admin", "coordinator")
 DirectoryUser = Annotated[SignedIn, Depends(require(*DIRECTORY_ROLES))]
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "cancelled")
-#: rows on the outbox page
-PAGE_ROWS = 200
+#: rows on a page of the outbox and of the mail catcher
+PAGE_ROWS = 50
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a long list: its number (from 1), how many pages, which rows it shows."""
+
+    number: int
+    pages: int
+    total: int
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * PAGE_ROWS
+
+    @property
+    def first(self) -> int:
+        return min(self.offset + 1, self.total)
+
+    @property
+    def last(self) -> int:
+        return min(self.offset + PAGE_ROWS, self.total)
+
+
+def page_of(asked: str, total: int) -> Page:
+    """The page ``?page=`` asks for, within the list (the first if it is not a number)."""
+    pages = max(1, -(-total // PAGE_ROWS))
+    number = parse_int(asked) or 1
+    return Page(min(max(number, 1), pages), pages, total)
 
 
 @router.get("/outbox", response_class=HTMLResponse)
-async def outbox(request: Request, web: WebDep, _staff: StaffUser, status: str = "") -> Response:
+async def outbox(
+    request: Request, web: WebDep, _staff: StaffUser, status: str = "", page: str = ""
+) -> Response:
     chosen = status if status in OUTBOX_STATUSES else ""
+    at = page_of(page, delivery.count_outbox(web.db, chosen or None))
     return render(
         request,
         "outbox.html",
-        rows=delivery.list_outbox(web.db, chosen or None, None, PAGE_ROWS),
+        rows=delivery.list_outbox(web.db, chosen or None, None, PAGE_ROWS, at.offset),
         statuses=OUTBOX_STATUSES,
         chosen=chosen,
-        page_rows=PAGE_ROWS,
+        page=at,
+        page_base=f"/outbox?status={chosen}&" if chosen else "/outbox?",
         catcher=not web.app.settings.settings.smtp.host,
     )
 
@@ -55,7 +90,17 @@ async def outbox_item(
         with web.db.read() as session:
             activity = session.get(Activity, row.activity_id)
             ref = activity.ref if activity else None
-    return render(request, "outbox_item.html", n=row, attempts=attempts, activity_ref=ref)
+    return render(
+        request,
+        "outbox_item.html",
+        n=row,
+        attempts=attempts,
+        activity_ref=ref,
+        email_title=template_title(row.template, row.subject),
+        recipient=recipient_text(row.recipient_role),
+        status_text=EMAIL_STATUS_WORDS.get(row.status, row.status.capitalize()),
+        moment=lambda at: format_moment(at, web.cal.tz),
+    )
 
 
 @router.post("/outbox/{notification_id}/retry", response_class=HTMLResponse)
@@ -67,10 +112,11 @@ async def outbox_retry(
 
 
 @router.get("/mail", response_class=HTMLResponse)
-async def mail_list(request: Request, web: WebDep, _staff: StaffUser) -> Response:
+async def mail_list(request: Request, web: WebDep, _staff: StaffUser, page: str = "") -> Response:
     folder = catcher_dir(web)
-    messages = list(enumerate(catcher.list_messages(folder), start=1))
-    return render(request, "mail.html", messages=messages[::-1])
+    at = page_of(page, catcher.count_messages(folder))
+    messages = catcher.list_newest(folder, at.offset, PAGE_ROWS)
+    return render(request, "mail.html", messages=messages, page=at, page_base="/mail?")
 
 
 @router.get("/mail/{number}", response_class=HTMLResponse)
@@ -149,8 +195,18 @@ async def agencies_set_contact(
     if not errors:
         try:
             web.service.set_contact(signed.actor, agency, purpose, name, email)
-        except (InvalidInput, NotFound) as exc:
-            errors.append(("contact-email", str(exc)))
+        except NotFound as exc:
+            errors.append(("contact-agency", str(exc)))
+        except InvalidInput as exc:
+            message = str(exc)
+            field = (
+                "contact-purpose"
+                if "purpose" in message
+                else "contact-name"
+                if "_name" in message
+                else "contact-email"
+            )
+            errors.append((field, message))
     if errors:
         return agencies_page(
             web, request, [], 422, contact_form=FormState("contact", typed, errors)

@@ -1,9 +1,11 @@
-"""The JSON API under ``/api/``: who is signed in, activities, tasks and agencies, and firing
-a transition. A POST carries the session's CSRF token in ``X-CSRF-Token``; an agency sees
+"""The JSON API under ``/api/``: who is signed in, activities, tasks and agencies, what is
+waiting on the person signed in ("Waiting on you"), firing a transition, taking a task and
+deciding on more time. A POST carries the session's CSRF token in ``X-CSRF-Token``; an agency sees
 only its own tasks and agency."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from ...errors import PermissionDenied
 from ...models import Activity, Agency, Task
+from ...service.inbox import WaitingItem
 from ...views import describe_task_deadline
 from .. import queries
 from ..deps import CsrfHeader, CurrentUser, StaffUser, TaskUser, WebDep
@@ -38,6 +41,13 @@ class MoreTimeBody(BaseModel):
     agree: bool
     #: needed to decline
     reason: str | None = Field(default=None, max_length=2000)
+    #: agreeing: another date than the one asked for (a working day after the deadline)
+    new_due: date | None = None
+
+
+class TakeBody(BaseModel):
+    #: a colleague of the business unit to give it to; none: the one asking takes it
+    to: str | None = Field(default=None, max_length=254)
 
 
 @router.get("/api/me", tags=["session"])
@@ -143,9 +153,30 @@ def api_more_time(
 ) -> dict[str, Any]:
     """Agree to the date the agency asked for, or decline it with a reason."""
     task_for(web, signed, task_id)
-    outcome = web.service.decide_more_time(signed.actor, task_id, body.agree, body.reason)
+    outcome = web.service.decide_more_time(
+        signed.actor, task_id, body.agree, body.reason, body.new_due
+    )
     assert outcome.task is not None
     return task_json(web, outcome.task, outcome.activity, None)
+
+
+@router.post("/api/tasks/{task_id}/take", tags=["tasks"])
+def api_take_task(
+    web: WebDep, signed: StaffUser, _csrf: CsrfHeader, task_id: int, body: TakeBody
+) -> dict[str, Any]:
+    """Take the task ("Assign to me"), or give it to a colleague of the business unit
+    (``to``): who handles it shows in everyone's "Waiting on you". Staff only."""
+    outcome = web.service.take(signed.actor, task_id, body.to)
+    assert outcome.task is not None
+    return task_json(web, outcome.task, outcome.activity, None)
+
+
+@router.get("/api/inbox", tags=["inbox"])
+def api_inbox(web: WebDep, signed: TaskUser, show: str = "mine") -> list[dict[str, Any]]:
+    """What is waiting on the person signed in, most urgent first (overdue, then fewest
+    working days left, then no deadline), each with the one action it needs; ``show``:
+    ``mine``, ``unassigned`` or ``all``."""
+    return [inbox_json(i) for i in web.service.waiting_on(signed.actor, show=show)]
 
 
 @router.get("/api/agencies", tags=["agencies"])
@@ -159,6 +190,8 @@ def api_agencies(web: WebDep, signed: TaskUser) -> list[dict[str, Any]]:
 def task_json(
     web: WebState, task: Task, activity: Activity, agency: Agency | None
 ) -> dict[str, Any]:
+    if agency is None and task.agency_id is not None:  # the same shape from every route
+        agency = queries.agency(web.db, task.agency_id)
     return {
         "id": task.id,
         "activity": activity.ref,
@@ -178,6 +211,33 @@ def task_json(
         "more_time_asked_until": (
             task.requested_due_on.isoformat() if task.requested_due_on else None
         ),
+        "handled_by": task.handled_by,
+    }
+
+
+def inbox_json(i: WaitingItem) -> dict[str, Any]:
+    return {
+        "kind": i.kind,
+        "kind_text": i.kind_text,
+        "task_id": i.task_id,
+        "activity": i.reference,
+        "activity_title": i.activity_title,
+        "title": i.title,
+        "agency": i.agency_code or None,
+        "agency_name": i.agency_name,
+        "needs": i.needs,
+        "action": {"label": i.action, "url": i.url},
+        "due_on": i.due_on.isoformat() if i.due_on else None,
+        "working_days_left": i.working_days_left,
+        "overdue": i.overdue,
+        "deadline": i.deadline_text,
+        "handled_by": i.handled_by,
+        "assigned_to": i.assigned_to,
+        "more_time_asked_until": i.asked_until.isoformat() if i.asked_until else None,
+        "may_agree": i.may_agree,
+        "may_decline": i.may_decline,
+        "may_take": i.may_take,
+        "note": i.note or None,
     }
 
 

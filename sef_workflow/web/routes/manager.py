@@ -11,8 +11,9 @@ from datetime import timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from ...calendar import format_deadline_date
 from ...reports.export import csv_safe
-from ...views import describe_task_deadline
+from ...views import describe_task_deadline, task_state_title, words
 from .. import queries
 from ..deps import StaffUser, WebDep
 from ..rendering import render
@@ -23,16 +24,19 @@ router = APIRouter(include_in_schema=False)
 #: rows per list on the overdue page; the CSV export has every row
 PAGE_ROWS = 200
 CSV_ROWS = 100_000
+#: the CSV's columns, in words; "Due date (YYYY-MM-DD)" repeats the due date for machines
 OVERDUE_COLUMNS = [
-    "status",
-    "agency",
-    "activity",
-    "workflow",
-    "task_id",
-    "task",
-    "state",
-    "due_on",
-    "deadline",
+    "Status",
+    "Agency",
+    "Agency code",
+    "Activity",
+    "Kind of activity",
+    "Task number",
+    "Task",
+    "State",
+    "Due",
+    "Due date (YYYY-MM-DD)",
+    "Deadline",
 ]
 #: GOV.UK palette colours for each BRAG status (text beside each bar gives the number)
 BRAG_COLOURS = {
@@ -74,6 +78,7 @@ async def overdue(
     return render(
         request,
         "overdue.html",
+        task_state=lambda row: row_state(web, row),
         overdue=overdue_rows,
         soon=soon_rows,
         brag=brag_chart(web, agency if not workflow or workflow == "action_plan" else None),
@@ -95,17 +100,21 @@ async def overdue_csv(
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(OVERDUE_COLUMNS)
-    for label, rows in (("overdue", overdue_rows), ("due_soon", soon_rows)):
+    workflows = web.app.registry.current()
+    for label, rows in (("Overdue", overdue_rows), ("Due soon", soon_rows)):
         for r in rows:
+            wf = workflows.get(r.activity.workflow)
             writer.writerow(
                 [
                     label,
+                    csv_safe(r.agency.name) if r.agency else "Business unit",
                     r.agency.code if r.agency else "",
                     r.activity.ref,
-                    r.activity.workflow,
+                    wf.title if wf is not None else words(r.activity.workflow),
                     r.task.id,
                     csv_safe(r.task.title),
-                    r.task.state,
+                    row_state(web, r),
+                    format_deadline_date(r.task.due_on) if r.task.due_on else "",
                     r.task.due_on.isoformat() if r.task.due_on else "",
                     describe_task_deadline(r.task, web.now(), web.cal),
                 ]
@@ -115,6 +124,12 @@ async def overdue_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="overdue.csv"'},
     )
+
+
+def row_state(web: WebState, row: queries.TaskRow) -> str:
+    """The task's state by its title in its workflow."""
+    wf = web.app.registry.current().get(row.activity.workflow)
+    return task_state_title(wf, row.task.kind, row.task.state)
 
 
 def overdue_and_soon(

@@ -174,6 +174,7 @@ def report_page_for(
     web: WebState, request: Request, report: Report | None, form: PeriodForm, status: int = 200
 ) -> HTMLResponse:
     """The report page: the period form, and the report with its downloads when there is one."""
+    from ...reports.export import cell_text
     from ...reports.svg import chart_svg
 
     downloads: dict[str, str] = {}
@@ -198,10 +199,13 @@ def report_page_for(
         "period_form": form,
         "downloads": downloads,
         "chart_svg": chart_svg,
+        "cell_text": cell_text,
         "cycles": section11_cycles(web),
     }
     if table_csv_href is not None:
         context["table_csv"] = table_csv_href
+    if form.error:  # shown in the page's error summary, linked to its field
+        context["errors"] = [(form.field, form.error)]
     return render(request, "report.html", status=status, **context)
 
 

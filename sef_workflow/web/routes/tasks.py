@@ -17,20 +17,21 @@ from ...errors import (
     TransitionNotAllowed,
 )
 from .. import queries
-from ..activity_page import stale_page
+from ..activity_page import reason_missing, render_confirm, stale_page
 from ..deps import CsrfForm, StaffUser, TaskUser, UploadForm, VisibleTask, WebDep
 from ..forms import (
     FormState,
     clean_name,
-    field_error,
+    field_errors,
     input_values,
     parse_int,
+    read_date,
     size_text,
     typed_values,
 )
 from ..rendering import error_page
-from ..scope import task_for, workflow_of
-from ..task_page import render_task
+from ..scope import task_for, warns, workflow_of
+from ..task_page import FIRED, WITH_FILE, render_task
 from ..uploads import Stored, discard, record_upload, store_upload
 
 router = APIRouter(include_in_schema=False)
@@ -97,14 +98,16 @@ async def fire_task(
         return stale_page(web, request, activity.ref, exc, task_id)
     except InvalidInput as exc:
         discard(stored)
-        state = FormState(f"fire-{trigger}", typed, [field_error(exc, specs, trigger)])
+        state = FormState(f"fire-{trigger}", typed, field_errors(exc, specs, trigger))
         return render_task(web, request, signed, task_id, state, 422)
     except BaseException:
         discard(stored)
         raise
+    done = f"{FIRED}{trigger}"
     if stored is not None:
         record_upload(web.db, task_id, stored, signed.actor, web.now())
-    return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+        done += WITH_FILE
+    return RedirectResponse(f"/tasks/{task_id}?done={done}", status_code=303)
 
 
 @router.post("/tasks/{task_id}/deadline", response_class=HTMLResponse)
@@ -124,10 +127,11 @@ async def deadline(
         errors.append((f"{name}-reason", "Enter a reason"))
     new_due: date | None = None
     if action == "extend":
-        try:
-            new_due = date.fromisoformat(str(form.get("new_due") or ""))
-        except ValueError:
-            errors.append((f"{name}-new_due", "Enter the new due date as a date"))
+        iso, problem = read_date(form, "new_due", "New due date")
+        if problem is not None:
+            errors.append((f"{name}-new_due", problem))
+        elif iso is not None:
+            new_due = date.fromisoformat(iso)
     if action == "waive" and not approver:
         errors.append((f"{name}-approver", "Enter who approved the waiver"))
     if errors:
@@ -144,9 +148,13 @@ async def deadline(
             assert approver is not None
             web.service.waive_deadline(signed.actor, task_id, reason, approver)
     except (InvalidInput, TransitionNotAllowed) as exc:
-        state = FormState(name, typed, [(f"{name}-reason", str(exc))])
+        error = (f"{name}-reason", str(exc))
+        if "needs an approver" in str(exc):
+            error = (f"{name}-approver", "Enter the manager who approved it: their email address")
+        state = FormState(name, typed, [error])
         return render_task(web, request, signed, task_id, state, 422)
-    return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+    done = {"extend": "extended", "pause": "paused", "resume": "resumed", "waive": "waived"}
+    return RedirectResponse(f"/tasks/{task_id}?done={done[action]}", status_code=303)
 
 
 @router.post("/tasks/{task_id}/give", response_class=HTMLResponse)
@@ -172,7 +180,9 @@ async def give_task(
         return render_task(web, request, signed, task_id, FormState("give", typed, errors), 422)
     try:
         web.service.give_task(signed.actor, task_id, email, name, note)
-    except (InvalidInput, TransitionNotAllowed) as exc:
+    except TransitionNotAllowed as exc:  # closed meanwhile: the page was out of date
+        return stale_page(web, request, found.activity.ref, exc, task_id)
+    except InvalidInput as exc:
         where = "give-email" if chosen == "other" else "give-to"
         state = FormState("give", typed, [(where, str(exc))])
         return render_task(web, request, signed, task_id, state, 422)
@@ -195,7 +205,9 @@ async def more_time(
         return render_task(web, request, signed, task_id, state, 422)
     try:
         web.service.decide_more_time(signed.actor, task_id, decision == "agree", reason)
-    except (InvalidInput, TransitionNotAllowed) as exc:
+    except TransitionNotAllowed as exc:  # decided or answered meanwhile
+        return stale_page(web, request, found.activity.ref, exc, task_id)
+    except InvalidInput as exc:
         name = f"more-time-{decision}"
         state = FormState(name, typed, [("more-time-reason", str(exc))])
         return render_task(web, request, signed, task_id, state, 422)
@@ -220,3 +232,52 @@ async def download(web: WebDep, signed: TaskUser, upload_id: int) -> Response:
         filename=row.original_name,
         headers={"X-Content-Type-Options": "nosniff"},
     )
+
+
+# ---------------------------------------------------------------------- confirming a withdraw
+@router.get("/tasks/{task_id}/confirm/{trigger}", response_class=HTMLResponse)
+async def confirm_page(
+    request: Request, web: WebDep, signed: TaskUser, found: VisibleTask, trigger: str
+) -> Response:
+    """What withdrawing the task will do, with the reason to give; changes nothing."""
+    return render_confirm(web, request, signed, found.activity.ref, trigger, found.id)
+
+
+@router.post("/tasks/{task_id}/confirm/{trigger}", response_class=HTMLResponse)
+async def confirm_fire(
+    request: Request,
+    web: WebDep,
+    signed: TaskUser,
+    found: VisibleTask,
+    form: CsrfForm,
+    trigger: str,
+) -> Response:
+    """The confirmation page's warning button: withdraw the task."""
+    task_id, task, activity = found
+    kind = workflow_of(web, activity).tasks[task.kind]
+    t = kind.transition_for(trigger, task.state)
+    expected = parse_int(form.get("expected_version"))
+    typed = typed_values(form)
+    reason = str(form.get("reason") or "").strip() or None
+    ref = activity.ref
+    try:
+        if t is None:
+            if expected is not None and expected != task.version:
+                raise ConcurrentUpdate(f"task {task_id} changed")
+            raise TransitionNotAllowed(f"'{trigger}' is not allowed now")
+        if not warns(kind, t):
+            raise NotFound(f"'{trigger}' needs no confirmation")
+        missing = reason_missing(t, reason)
+        if missing:
+            state = FormState(f"fire-{trigger}", typed, missing)
+            return render_confirm(web, request, signed, ref, trigger, task_id, state, 422)
+        web.service.fire_task(
+            signed.actor, task_id, trigger, input_values(form, t.inputs), reason, expected
+        )
+    except (ConcurrentUpdate, TransitionNotAllowed) as exc:
+        return stale_page(web, request, ref, exc, task_id)
+    except InvalidInput as exc:
+        specs = t.inputs if t else ()
+        state = FormState(f"fire-{trigger}", typed, field_errors(exc, specs, trigger))
+        return render_confirm(web, request, signed, ref, trigger, task_id, state, 422)
+    return RedirectResponse(f"/tasks/{task_id}?done={FIRED}{trigger}", status_code=303)
